@@ -1,0 +1,1 @@
+"""dnis-service: lends DNIS phone numbers to contact-center interactions."""

@@ -1,0 +1,204 @@
+"""The `dnis-service` command: serve, migrate, and the operator's tasks against the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from dnis_service import demo
+from dnis_service.config import ConfigError, Settings
+from dnis_service.db.migrations import migrate
+from dnis_service.db.pool import CONNECT_TIMEOUT_SECONDS, create_pool
+from dnis_service.domain import phones, tenants
+from dnis_service.domain.errors import DnisError
+
+log = logging.getLogger("dnis_service")
+
+
+class StartupError(Exception):
+    """A problem that stops the command with one line and exit status 2."""
+
+
+def _where(url: str) -> str:
+    """The server part of a database URL, without credentials, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from dnis_service.db.embedded import start_embedded
+
+    try:
+        return start_embedded(settings.data_dir)
+    except Exception as error:
+        raise StartupError(f"cannot start the embedded PostgreSQL in {settings.data_dir}: {error}") from None
+
+
+async def check_database(url: str) -> None:
+    """Connect once, so that an unreachable database stops start-up with one clear line."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
+        reason = str(error) or type(error).__name__
+        raise StartupError(f"cannot connect to the database at {_where(url)}: {reason}") from None
+    await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    log.info("migrations applied=%d", len(applied))
+
+
+async def _with_pool(url: str, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from dnis_service.web.app import create_app
+
+    url = database_url(settings)
+    asyncio.run(check_database(url))
+    if settings.migrate_on_start or args.demo:
+        asyncio.run(_migrate(url))
+    if args.demo:
+        keys = asyncio.run(_with_pool(url, lambda db: demo.ensure_demo_tenant(db, settings.data_dir)))
+        print(f"Demo tenant {demo.TENANT} is ready (user {demo.USER}/{demo.PASSWORD}, {demo.PHONE_COUNT} phones).")
+        if keys is None:
+            print("Its keys were printed when it was created and are not stored here.")
+        else:
+            print("Paste these in another terminal:\n" + demo.curl_commands(settings.public_url, keys), flush=True)
+    uvicorn.run(
+        create_app(settings, url), host=settings.host, port=settings.port, log_config=None,
+        access_log=False, timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    url = database_url(settings)
+    asyncio.run(check_database(url))
+    asyncio.run(_migrate(url))
+
+
+def _run(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
+    url = database_url(settings)
+    asyncio.run(check_database(url))
+    return asyncio.run(_with_pool(url, work))
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
+    _run(settings, lambda db: tenants.create_tenant(db, args.tenant_id, args.name, args.environment or []))
+    _print_json({"tenantId": args.tenant_id})
+
+
+def cmd_app_create(settings: Settings, args: argparse.Namespace) -> None:
+    app = _run(settings, lambda db: tenants.create_application(db, args.tenant_id, args.kind, args.name,
+                                                               args.environment))
+    _print_json(asdict(app))
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> None:
+    password = os.environ.get("DNIS_USER_PASSWORD") or getpass.getpass(f"Password for {args.user_id}: ")
+    _run(settings, lambda db: tenants.create_user(db, args.tenant_id, args.user_id, password))
+    _print_json({"userId": args.user_id})
+
+
+def cmd_phones_import(settings: Settings, args: argparse.Namespace) -> None:
+    specs = phones.phone_specs_from_csv(Path(args.file).read_text(encoding="utf-8"))
+
+    async def work(db: asyncpg.Pool) -> int:
+        caller = await tenants.operator_caller(db, args.tenant_id, args.environment)
+        return await phones.create_phones(db, caller, specs)
+
+    _print_json({"created": _run(settings, work)})
+
+
+def cmd_pool_stats(settings: Settings, args: argparse.Namespace) -> None:
+    rows = _run(settings, lambda db: tenants.pool_stats(db, args.tenant_id))
+    _print_json([asdict(row) for row in rows])
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="dnis-service", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--demo", action="store_true", help="create a demo tenant once and print curl commands")
+    serve.set_defaults(handler=cmd_serve)
+    commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(handler=cmd_migrate)
+
+    tenant = commands.add_parser("tenant").add_subparsers(dest="action", required=True)
+    create = tenant.add_parser("create", help="create a tenant")
+    create.add_argument("tenant_id")
+    create.add_argument("--name")
+    create.add_argument("--environment", action="append", help="an extra environment (repeatable)")
+    create.set_defaults(handler=cmd_tenant_create)
+
+    app = commands.add_parser("app").add_subparsers(dest="action", required=True)
+    create = app.add_parser("create", help="create an application key (printed once)")
+    create.add_argument("tenant_id")
+    create.add_argument("--kind", required=True, choices=["web", "dnis", "public"])
+    create.add_argument("--name")
+    create.add_argument("--environment")
+    create.set_defaults(handler=cmd_app_create)
+
+    user = commands.add_parser("user").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create", help="create a user (password from DNIS_USER_PASSWORD or a prompt)")
+    create.add_argument("tenant_id")
+    create.add_argument("user_id")
+    create.set_defaults(handler=cmd_user_create)
+
+    phone = commands.add_parser("phones").add_subparsers(dest="action", required=True)
+    load = phone.add_parser("import", help="import phones from a CSV file (all or nothing)")
+    load.add_argument("tenant_id")
+    load.add_argument("file")
+    load.add_argument("--environment", default="default")
+    load.set_defaults(handler=cmd_phones_import)
+
+    pool = commands.add_parser("pool").add_subparsers(dest="action", required=True)
+    stats = pool.add_parser("stats", help="phones by state and the last hour's activity")
+    stats.add_argument("tenant_id")
+    stats.set_defaults(handler=cmd_pool_stats)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        )
+        args.handler(settings, args)
+    except (ConfigError, StartupError, DnisError) as error:
+        print(f"dnis-service: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Database plumbing: pool, embedded server, migrations and the named-query loader."""

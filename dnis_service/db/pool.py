@@ -1,0 +1,31 @@
+"""The asyncpg connection pool and how its connections are set up."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import asyncpg.pool
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool
+
+
+# What domain functions accept: a plain connection or one borrowed from the pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy

@@ -1,0 +1,200 @@
+"""Lending phones to interactions: allocate, look up, extend, free, and the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from dnis_service.db.pool import Connection
+from dnis_service.db.queries import query
+from dnis_service.domain import inputs
+from dnis_service.domain.auth import Caller
+from dnis_service.domain.errors import (
+    AllocatedToAnother,
+    AllocationNotFound,
+    InvalidInput,
+    PhoneNotFound,
+    PoolExhausted,
+)
+
+# A unique violation here means another transaction won a race that the row locks cannot
+# cover (two first-time allocations of one DTMF code); trying again resolves it.
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The service-wide timeout defaults, used where the tenant sets none."""
+
+    default_timeout_seconds: int = 300
+    max_timeout_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class Allocation:
+    unique_id: str
+    group: str
+    allocated_at: datetime
+    expires_at: datetime
+    phone_number: str | None = None
+    dn_id: str | None = None
+    dtmf_code: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    unique_id: str
+    group: str
+    allocated_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+def timeout_seconds(requested: object, caller: Caller, limits: Limits) -> int:
+    """The request's timeout, else the tenant's default, clamped to the tenant's maximum."""
+    maximum = caller.policy.max_timeout_seconds or limits.max_timeout_seconds
+    if requested is None:
+        return min(caller.policy.default_timeout_seconds or limits.default_timeout_seconds, maximum)
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested <= 0:
+        raise InvalidInput("timeoutSeconds: must be a positive integer")
+    return min(requested, maximum)
+
+
+def phone_reference(phone: str) -> tuple[str | None, str]:
+    """A {phone} path value as (canonical phoneNumber or None, dnId)."""
+    return inputs.canonical_phone(phone), phone
+
+
+async def allocate_phone(
+    db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, group: object, timeout: object
+) -> Allocation:
+    uid = inputs.unique_id(unique_id)
+    wanted_group = None if group is None else inputs.group_name(group, "group")
+    seconds = timeout_seconds(timeout, caller, limits)
+    for _ in range(_ATTEMPTS):
+        try:
+            async with db.acquire() as conn, conn.transaction():
+                return await _allocate_phone(conn, caller, uid, wanted_group, seconds)
+        except asyncpg.UniqueViolationError:
+            continue
+    raise PoolExhausted()
+
+
+async def _allocate_phone(
+    conn: Connection, caller: Caller, uid: str, group: str | None, seconds: int
+) -> Allocation:
+    held = await live_allocation_of(conn, caller, uid, "phone", group)
+    if held is not None:
+        return held
+    quarantine = float(caller.policy.quarantine_seconds)
+    args: tuple[object, ...] = (caller.scope_id, quarantine) if group is None else (
+        caller.scope_id, quarantine, group)
+    suffix = "" if group is None else "_in_group"
+    phone = await conn.fetchrow(query("pick_free_phone" + suffix), *args)
+    if phone is None:
+        phone = await conn.fetchrow(query("pick_expired_phone" + suffix), *args)
+        if phone is not None:
+            await conn.fetchrow(query("end_allocation"), phone["allocation_id"], "expired")
+    if phone is None:
+        raise PoolExhausted()
+    row = await conn.fetchrow(
+        query("insert_phone_allocation"),
+        caller.scope_id, phone["phone_id"], phone["phone_number"], phone["group_name"], uid, float(seconds),
+    )
+    assert row is not None
+    return Allocation(
+        unique_id=uid, group=phone["group_name"], allocated_at=row["allocated_at"],
+        expires_at=row["expires_at"], phone_number=phone["phone_number"], dn_id=phone["dn_id"],
+    )
+
+
+async def live_allocation_of(
+    conn: Connection, caller: Caller, uid: str, kind: str, group: str | None
+) -> Allocation | None:
+    """The interaction's live allocation of this kind (and group), ending its expired ones.
+
+    Takes the interaction's row lock first, so that concurrent requests for one id queue here.
+    """
+    await conn.execute(query("touch_interaction"), caller.scope_id, uid)
+    live = None
+    for row in await conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
+        if row["expired"]:
+            if row["phone_id"] is not None:
+                await conn.execute(query("lock_phone"), row["phone_id"])
+            await conn.fetchrow(query("end_allocation"), row["allocation_id"], "expired")
+        elif live is None and (group is None or row["group_name"] == group):
+            live = Allocation(
+                unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
+                expires_at=row["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],
+                dtmf_code=row["dtmf_code"],
+            )
+    return live
+
+
+async def phone_holder(db: asyncpg.Pool, caller: Caller, phone: str) -> str | None:
+    """The id of the interaction holding the phone now; None when it is free."""
+    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    if row is None:
+        raise PhoneNotFound(phone)
+    return row["unique_id"] if row["live"] else None
+
+
+async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str | None = None) -> None:
+    """End the phone's allocation, if any; with only_for, only if that interaction holds it."""
+    async with db.acquire() as conn, conn.transaction():
+        row = await lock_phone(conn, caller, phone)
+        if row["allocation_id"] is None:
+            return
+        if only_for is not None and row["live"] and row["unique_id"] != only_for:
+            raise AllocatedToAnother(phone)
+        await conn.fetchrow(query("end_allocation"), row["allocation_id"], "freed")
+
+
+async def extend_phone(
+    db: asyncpg.Pool, caller: Caller, limits: Limits, phone: str, unique_id: object, timeout: object
+) -> Allocation:
+    uid = inputs.unique_id(unique_id)
+    seconds = timeout_seconds(timeout, caller, limits)
+    async with db.acquire() as conn, conn.transaction():
+        row = await lock_phone(conn, caller, phone)
+        if not row["live"] or row["unique_id"] != uid:
+            raise AllocationNotFound(phone, uid)
+        times = await conn.fetchrow(query("extend_allocation"), row["allocation_id"], float(seconds))
+        assert times is not None
+    return Allocation(
+        unique_id=uid, group=row["group_name"], allocated_at=times["allocated_at"],
+        expires_at=times["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],
+    )
+
+
+async def lock_phone(conn: Connection, caller: Caller, phone: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        query("phone_with_holder") + "\nFOR UPDATE OF p", caller.scope_id, *phone_reference(phone)
+    )
+    if row is None:
+        raise PhoneNotFound(phone)
+    return row
+
+
+async def phone_history(
+    db: asyncpg.Pool, caller: Caller, phone: str, at: datetime | None, limit: int = 100
+) -> list[HistoryEntry]:
+    """Who held the phone at `at` (or its latest allocations), from the history."""
+    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    number = row["phone_number"] if row is not None else inputs.canonical_phone(phone)
+    if number is None:
+        raise PhoneNotFound(phone)
+    if at is None:
+        rows = await db.fetch(query("phone_history_recent"), caller.scope_id, number, limit)
+    else:
+        rows = await db.fetch(query("phone_history_at"), caller.scope_id, number, at)
+    if row is None and not rows:
+        raise PhoneNotFound(phone)
+    return [
+        HistoryEntry(r["unique_id"], r["group_name"], r["allocated_at"], r["expires_at"], r["ended_at"],
+                     r["end_reason"])
+        for r in rows
+    ]

@@ -1,0 +1,113 @@
+"""The errors of the domain; each carries what its documented message needs.
+
+The web (and later SOAP) adapters map these to status codes and texts; no adapter
+invents an error text of its own.
+"""
+
+from __future__ import annotations
+
+
+class DnisError(Exception):
+    """Base of every error a caller may see."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAuthenticated(DnisError):
+    """Missing or wrong credentials; `reason` goes to the Unauthenticated-Reason header only."""
+
+    MESSAGE = "Request is unauthorized, missing or wrong credentials"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.MESSAGE)
+        self.reason = reason
+
+
+class InvalidInput(DnisError):
+    """Bad input; the message names the field (and row)."""
+
+
+class NotFound(DnisError):
+    """The thing named does not exist in the caller's scope."""
+
+
+class Conflict(DnisError):
+    """The request contradicts the current state."""
+
+
+class PhoneNotFound(NotFound):
+    def __init__(self, phone: str) -> None:
+        super().__init__(f"Phone number {phone} was not found")
+
+
+class DtmfCodeNotFound(NotFound):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"DTMF code {code} was not found")
+
+
+class AllocationNotFound(NotFound):
+    def __init__(self, phone: str, unique_id: str) -> None:
+        super().__init__(f"Phone number {phone} is not allocated to interaction {unique_id}")
+
+
+class TenantNotFound(NotFound):
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"Tenant {tenant_id} was not found")
+
+
+class ApplicationNotFound(NotFound):
+    def __init__(self, application_id: str) -> None:
+        super().__init__(f"Application {application_id} was not found")
+
+
+class UserNotFound(NotFound):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"User {user_id} was not found")
+
+
+class PhoneExists(Conflict):
+    def __init__(self, phone_number: str) -> None:
+        super().__init__(f"Cannot create Phone '{phone_number}'. A phone with that name already exists")
+
+
+class DuplicatePhones(Conflict):
+    def __init__(self, duplicates: list[str]) -> None:
+        shown = ", ".join(duplicates[:50]) + (" ..." if len(duplicates) > 50 else "")
+        super().__init__(f"{len(duplicates)} phones already exist or are repeated: {shown}")
+        self.duplicates = duplicates
+
+
+class DnIdExists(Conflict):
+    def __init__(self, dn_id: str) -> None:
+        super().__init__(f"A phone with dnId '{dn_id}' already exists")
+
+
+class PhoneAllocated(Conflict):
+    def __init__(self, phone: str) -> None:
+        super().__init__(f"Phone number {phone} is allocated; free it first or use force=true")
+
+
+class AllocatedToAnother(Conflict):
+    def __init__(self, phone: str, what: str = "Phone number") -> None:
+        super().__init__(f"{what} {phone} is allocated to another interaction")
+
+
+class TenantExists(Conflict):
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"Tenant {tenant_id} already exists")
+
+
+class UserExists(Conflict):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"User {user_id} already exists")
+
+
+class PoolExhausted(DnisError):
+    """No phone (or code) can be handed out now; callers should retry later."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self) -> None:
+        super().__init__("Currently there are no available phone numbers")

@@ -1,0 +1,65 @@
+"""Canonical forms and checks of the values callers send."""
+
+from __future__ import annotations
+
+import re
+
+from dnis_service.domain.errors import InvalidInput
+
+_SEPARATORS = str.maketrans("", "", " -().")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_DN_ID = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+MAX_UNIQUE_ID_LENGTH = 128
+MAX_GROUP_LENGTH = 64
+
+
+def canonical_phone(raw: str) -> str | None:
+    """Digits only: a leading '+' and the separators ' -().' are dropped; None if that is not a number."""
+    text = raw.strip()
+    if text.startswith("+"):
+        text = text[1:]
+    text = text.translate(_SEPARATORS)
+    return text if _DIGITS.fullmatch(text) else None
+
+
+def phone_number(raw: object, field: str = "phoneNumber") -> str:
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{field}: must be a string of digits")
+    number = canonical_phone(raw)
+    if number is None:
+        raise InvalidInput(f"{field}: '{raw[:40]}' is not a phone number (1 to 20 digits, optional + and separators)")
+    return number
+
+
+def dn_id(raw: object, field: str = "dnId") -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not _DN_ID.fullmatch(raw):
+        raise InvalidInput(f"{field}: must be 1 to 32 letters, digits or _.+-")
+    return raw
+
+
+def group_name(raw: object, field: str = "groupName") -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or len(raw) > MAX_GROUP_LENGTH:
+        raise InvalidInput(f"{field}: must be a string of at most {MAX_GROUP_LENGTH} characters")
+    return raw.strip()
+
+
+def unique_id(raw: object, field: str = "id") -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{field}: must be a non-empty string")
+    if len(raw) > MAX_UNIQUE_ID_LENGTH:
+        raise InvalidInput(f"{field}: must be at most {MAX_UNIQUE_ID_LENGTH} characters")
+    return raw
+
+
+def enabled_flag(raw: object, field: str = "enabled") -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return raw.strip().lower() in ("true", "1", "yes")
+    raise InvalidInput(f"{field}: must be true or false")

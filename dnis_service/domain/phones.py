@@ -1,0 +1,179 @@
+"""The pool itself: creating, listing, changing and removing phones."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from dnis_service.db.queries import query
+from dnis_service.domain import inputs
+from dnis_service.domain.allocations import lock_phone, phone_reference
+from dnis_service.domain.auth import Caller
+from dnis_service.domain.errors import (
+    DnIdExists,
+    DuplicatePhones,
+    InvalidInput,
+    PhoneAllocated,
+    PhoneExists,
+    PhoneNotFound,
+)
+
+FIELDS = ("phoneNumber", "dnId", "groupName", "enabled")
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    phone_number: str
+    dn_id: str | None
+    group_name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Phone:
+    phone_id: int
+    phone_number: str
+    dn_id: str | None
+    group_name: str
+    enabled: bool
+    holder: str | None
+    allocated_at: datetime | None
+    expires_at: datetime | None
+
+
+def phone_spec(item: object, row: int | None = None) -> PhoneSpec:
+    """Validate one phone as sent (JSON object or CSV row); errors name the field and row."""
+    where = f"row {row}: " if row is not None else ""
+    try:
+        if not isinstance(item, Mapping):
+            raise InvalidInput("must be an object with phoneNumber, dnId?, groupName?, enabled?")
+        unknown = sorted(set(item) - set(FIELDS))
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0]!r}")
+        return PhoneSpec(
+            phone_number=inputs.phone_number(item.get("phoneNumber")),
+            dn_id=inputs.dn_id(item.get("dnId")),
+            group_name=inputs.group_name(item.get("groupName")),
+            enabled=inputs.enabled_flag(item.get("enabled")),
+        )
+    except InvalidInput as error:
+        raise InvalidInput(where + error.message) from None
+
+
+def phone_specs(items: object) -> list[PhoneSpec]:
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("body: must be a non-empty JSON array of phones")
+    return [phone_spec(item, row) for row, item in enumerate(items, start=1)]
+
+
+def phone_specs_from_csv(text: str) -> list[PhoneSpec]:
+    """Rows of a CSV file whose header names the phone fields (phoneNumber first or anywhere)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "phoneNumber" not in reader.fieldnames:
+        raise InvalidInput("csv: the header must name a phoneNumber column")
+    rows: list[dict[str, object]] = []
+    for row in reader:
+        if None in row:
+            raise InvalidInput(f"row {reader.line_num - 1}: more values than header columns")
+        rows.append({key: (value if value != "" else None) for key, value in row.items()})
+    return phone_specs(rows)
+
+
+def _phone(row: asyncpg.Record) -> Phone:
+    live = row["live"]
+    return Phone(
+        phone_id=row["phone_id"], phone_number=row["phone_number"], dn_id=row["dn_id"],
+        group_name=row["group_name"], enabled=row["enabled"],
+        holder=row["unique_id"] if live else None,
+        allocated_at=row["allocated_at"] if live else None,
+        expires_at=row["expires_at"] if live else None,
+    )
+
+
+async def create_phone(db: asyncpg.Pool, caller: Caller, spec: PhoneSpec) -> int:
+    try:
+        phone_id: int = await db.fetchval(
+            query("insert_phone"), caller.scope_id, spec.phone_number, spec.dn_id, spec.group_name, spec.enabled
+        )
+    except asyncpg.UniqueViolationError as error:
+        if "dn_id" in (error.constraint_name or ""):
+            raise DnIdExists(spec.dn_id or "") from None
+        raise PhoneExists(spec.phone_number) from None
+    return phone_id
+
+
+async def create_phones(db: asyncpg.Pool, caller: Caller, specs: list[PhoneSpec]) -> int:
+    """All or nothing: any number that exists (or repeats in the batch) refuses the whole batch."""
+    numbers = [s.phone_number for s in specs]
+    dn_ids = [s.dn_id for s in specs if s.dn_id is not None]
+    repeated = [value for value, count in Counter([*numbers, *dn_ids]).items() if count > 1]
+    async with db.acquire() as conn, conn.transaction():
+        taken = [r["taken"] for r in await conn.fetch(query("existing_phones"), caller.scope_id, numbers, dn_ids)]
+        if repeated or taken:
+            raise DuplicatePhones(sorted(set(repeated + taken)))
+        try:
+            await conn.execute(
+                query("insert_phones"), caller.scope_id, numbers, [s.dn_id for s in specs],
+                [s.group_name for s in specs], [s.enabled for s in specs],
+            )
+        except asyncpg.UniqueViolationError:
+            # A concurrent import took some of these numbers after our check.
+            raise DuplicatePhones(numbers) from None
+    return len(specs)
+
+
+async def list_phones(
+    db: asyncpg.Pool, caller: Caller, group: str | None, enabled: bool | None, state: str | None,
+    after: str | None, limit: int,
+) -> list[Phone]:
+    if state not in (None, "free", "allocated"):
+        raise InvalidInput("state: must be free or allocated")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit: must be from 1 to {MAX_PAGE}")
+    allocated = None if state is None else state == "allocated"
+    rows = await db.fetch(query("list_phones"), caller.scope_id, group, enabled, allocated, after, limit)
+    return [_phone(row) for row in rows]
+
+
+async def get_phone(db: asyncpg.Pool, caller: Caller, phone: str) -> Phone:
+    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    if row is None:
+        raise PhoneNotFound(phone)
+    return _phone(row)
+
+
+async def update_phone(db: asyncpg.Pool, caller: Caller, phone: str, changes: Mapping[str, object]) -> Phone:
+    """Change dnId, groupName, enabled (those present). A disabled phone keeps its live allocation."""
+    unknown = sorted(set(changes) - {"dnId", "groupName", "enabled"})
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}")
+    dn_id = inputs.dn_id(changes.get("dnId"))
+    group = inputs.group_name(changes["groupName"]) if "groupName" in changes else None
+    enabled = inputs.enabled_flag(changes["enabled"]) if "enabled" in changes else None
+    async with db.acquire() as conn, conn.transaction():
+        row = await lock_phone(conn, caller, phone)
+        try:
+            await conn.execute(
+                query("update_phone"), row["phone_id"], caller.scope_id, "dnId" in changes, dn_id, group, enabled
+            )
+        except asyncpg.UniqueViolationError:
+            raise DnIdExists(dn_id or "") from None
+    return await get_phone(db, caller, row["phone_number"])
+
+
+async def delete_phone(db: asyncpg.Pool, caller: Caller, phone: str, force: bool) -> None:
+    """Remove a phone; a live allocation refuses it unless forced, which ends it as 'deleted'."""
+    async with db.acquire() as conn, conn.transaction():
+        row = await lock_phone(conn, caller, phone)
+        if row["allocation_id"] is not None:
+            if row["live"] and not force:
+                raise PhoneAllocated(phone)
+            await conn.fetchrow(query("end_allocation"), row["allocation_id"], "deleted")
+        await conn.execute(query("delete_phone"), row["phone_id"])

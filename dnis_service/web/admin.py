@@ -1,0 +1,114 @@
+"""The operator API (CONTRACT.md §9): tenants, application keys, users, settings, pool stats."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+
+from dnis_service.domain import tenants
+from dnis_service.domain.errors import DnisError
+from dnis_service.web.errors import admin_domain_error
+
+
+def require_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """No token configured: the operator API does not exist (404). Wrong token: 401."""
+    token: str | None = connection.app.state.settings.admin_token
+    if token is None:
+        raise NotFoundException()
+    given = connection.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise NotAuthorizedException("a valid 'Authorization: Bearer <DNIS_ADMIN_TOKEN>' header is required")
+
+
+class NewTenant(msgspec.Struct):
+    tenantId: str
+    name: str | None = None
+    environments: list[str] | None = None
+
+
+class NewApplicationRequest(msgspec.Struct):
+    kind: str
+    name: str | None = None
+    environment: str | None = None
+
+
+class NewUser(msgspec.Struct):
+    userId: str
+    password: str
+
+
+def settings_json(settings: tenants.TenantSettings) -> dict[str, Any]:
+    provider = settings.sms_provider
+    return {
+        "defaultTimeoutSeconds": settings.default_timeout_seconds,
+        "maxTimeoutSeconds": settings.max_timeout_seconds,
+        "quarantineSeconds": settings.quarantine_seconds,
+        "dtmfDigits": settings.dtmf_digits,
+        # The secret is write-only: it is never shown back.
+        "smsProvider": None if provider is None else {"url": provider.url, "account": provider.account},
+    }
+
+
+class AdminController(Controller):
+    path = "/admin/v1/tenants"
+    guards = [require_admin_token]
+    exception_handlers = {DnisError: admin_domain_error}
+    tags = ["operator"]
+
+    @post("/", status_code=201)
+    async def create_tenant(self, db: asyncpg.Pool, data: NewTenant) -> dict[str, Any]:
+        await tenants.create_tenant(db, data.tenantId, data.name, data.environments)
+        return {"tenantId": data.tenantId}
+
+    @post("/{tenant_id:str}/applications", status_code=201)
+    async def create_application(
+        self, db: asyncpg.Pool, tenant_id: str, data: NewApplicationRequest
+    ) -> dict[str, Any]:
+        """The key is shown in this answer only; the service keeps its SHA-256 digest."""
+        app = await tenants.create_application(db, tenant_id, data.kind, data.name, data.environment)
+        return {
+            "applicationId": app.application_id, "applicationKey": app.application_key,
+            "kind": app.kind, "environment": app.environment,
+        }
+
+    @delete("/{tenant_id:str}/applications/{application_id:str}", status_code=204)
+    async def revoke_application(self, db: asyncpg.Pool, tenant_id: str, application_id: str) -> None:
+        await tenants.revoke_application(db, tenant_id, application_id)
+
+    @post("/{tenant_id:str}/users", status_code=201)
+    async def create_user(self, db: asyncpg.Pool, tenant_id: str, data: NewUser) -> dict[str, Any]:
+        await tenants.create_user(db, tenant_id, data.userId, data.password)
+        return {"userId": data.userId}
+
+    @delete("/{tenant_id:str}/users/{user_id:str}", status_code=204)
+    async def delete_user(self, db: asyncpg.Pool, tenant_id: str, user_id: str) -> None:
+        await tenants.delete_user(db, tenant_id, user_id)
+
+    @get("/{tenant_id:str}/settings")
+    async def get_settings(self, db: asyncpg.Pool, tenant_id: str) -> dict[str, Any]:
+        return settings_json(await tenants.get_settings(db, tenant_id))
+
+    @patch("/{tenant_id:str}/settings")
+    async def update_settings(self, db: asyncpg.Pool, tenant_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return settings_json(await tenants.update_settings(db, tenant_id, data))
+
+    @get("/{tenant_id:str}/pool")
+    async def pool(self, db: asyncpg.Pool, tenant_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        rows = await tenants.pool_stats(db, tenant_id)
+        return {"tenantId": tenant_id, "pools": [_camel(asdict(row)) for row in rows]}
+
+
+def _camel(row: dict[str, Any]) -> dict[str, Any]:
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    return {camel(key): value for key, value in row.items()}

@@ -1,0 +1,58 @@
+"""The litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from dnis_service.config import Settings
+from dnis_service.db.pool import create_pool
+from dnis_service.domain.allocations import Limits
+from dnis_service.domain.auth import Authenticator
+from dnis_service.web.admin import AdminController
+from dnis_service.web.dnis import DnisController
+from dnis_service.web.errors import exception_handlers
+from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, database_url: str) -> Litestar:
+    """An app whose lifespan opens (and closes) the connection pool to database_url."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.db = await create_pool(database_url, settings.pool_min_size, settings.pool_max_size)
+        try:
+            yield
+        finally:
+            await app.state.db.close()
+
+    return Litestar(
+        route_handlers=[DnisController, AdminController],
+        lifespan=[lifespan],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "caller": Provide(provide_caller),
+            "limits": Provide(provide_limits, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(),
+        state=_initial_state(settings),
+        openapi_config=OpenAPIConfig(title="dnis-service", version="2", path="/schema"),
+        logging_config=None,
+    )
+
+
+def _initial_state(settings: Settings) -> State:
+    return State({
+        "settings": settings,
+        "limits": Limits(settings.default_timeout_seconds, settings.max_timeout_seconds),
+        "authenticator": Authenticator(),
+    })

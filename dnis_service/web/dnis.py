@@ -1,0 +1,203 @@
+"""REST: the phone pool and its allocations (CONTRACT.md §4), under /interact/version/2/dnis."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, MediaType, Request, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from dnis_service.domain import allocations, dtmf, phones
+from dnis_service.domain.allocations import Allocation, Limits
+from dnis_service.domain.auth import AppKind, Caller
+from dnis_service.domain.errors import InvalidInput
+from dnis_service.web.state import auth
+
+TEXT = MediaType.TEXT
+
+
+class NewPhone(msgspec.Struct):
+    phoneNumber: str
+    dnId: str | None = None
+    groupName: str | None = None
+    enabled: bool = True
+
+
+class AllocateRequest(msgspec.Struct):
+    id: str
+    group: str | None = None
+    timeoutSeconds: int | None = None
+
+
+class DtmfRequest(msgspec.Struct):
+    id: str
+    digits: int | None = None
+    timeoutSeconds: int | None = None
+
+
+class ExtendRequest(msgspec.Struct):
+    id: str
+    timeoutSeconds: int | None = None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def allocation_json(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "phoneNumber": allocation.phone_number,
+        "dnId": allocation.dn_id,
+        "uniqueId": allocation.unique_id,
+        "group": allocation.group or None,
+        "allocatedAt": _iso(allocation.allocated_at),
+        "expiresAt": _iso(allocation.expires_at),
+    }
+
+
+def phone_json(phone: phones.Phone) -> dict[str, Any]:
+    holder = None if phone.holder is None else {
+        "uniqueId": phone.holder, "allocatedAt": _iso(phone.allocated_at), "expiresAt": _iso(phone.expires_at),
+    }
+    return {
+        "id": str(phone.phone_id),
+        "phoneNumber": phone.phone_number,
+        "dnId": phone.dn_id,
+        "groupName": phone.group_name or None,
+        "enabled": phone.enabled,
+        "state": "free" if holder is None else "allocated",
+        "allocation": holder,
+    }
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _text(body: str) -> Response[str]:
+    return Response(body, media_type=TEXT)
+
+
+class DnisController(Controller):
+    path = "/interact/version/2/dnis"
+    tags = ["numbers and allocations"]
+
+    @post("/", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    async def create_phone(self, db: asyncpg.Pool, caller: Caller, data: NewPhone) -> str:
+        """Create a phone; the body of the answer is its id."""
+        spec = phones.phone_spec(msgspec.structs.asdict(data))
+        return str(await phones.create_phone(db, caller, spec))
+
+    @post("/bulk", status_code=200, opt=auth(AppKind.DNIS, user=True))
+    async def create_phones(self, db: asyncpg.Pool, caller: Caller, request: Request[Any, Any, Any]) -> dict[str, int]:
+        """Create many phones from a JSON array or a text/csv body; all or nothing."""
+        body = await request.body()
+        try:
+            text = body.decode("utf-8")
+            if request.content_type[0] == "text/csv":
+                specs = phones.phone_specs_from_csv(text)
+            else:
+                specs = phones.phone_specs(json.loads(text))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidInput(f"body: not valid UTF-8 JSON or CSV ({error})") from None
+        return {"created": await phones.create_phones(db, caller, specs)}
+
+    @get("/", opt=auth(AppKind.DNIS, user=True))
+    async def list_phones(
+        self, db: asyncpg.Pool, caller: Caller,
+        group_name: Annotated[str | None, Parameter(query="groupName")] = None,
+        enabled: bool | None = None,
+        phone_state: Annotated[str | None, Parameter(query="state")] = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """List phones in phoneNumber order; pass the answer's `next` as `after` for the next page."""
+        page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, limit)
+        return {
+            "phones": [phone_json(p) for p in page],
+            "next": page[-1].phone_number if len(page) == limit else None,
+        }
+
+    @get("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
+    async def get_phone(self, db: asyncpg.Pool, caller: Caller, phone: str) -> dict[str, Any]:
+        return phone_json(await phones.get_phone(db, caller, phone))
+
+    @put("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
+    async def update_phone(
+        self, db: asyncpg.Pool, caller: Caller, phone: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Change dnId, groupName and enabled (the fields present)."""
+        return phone_json(await phones.update_phone(db, caller, phone, data))
+
+    @delete("/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    async def delete_phone(self, db: asyncpg.Pool, caller: Caller, phone: str, force: bool = False) -> str:
+        await phones.delete_phone(db, caller, phone, force)
+        return ""
+
+    @get("/{phone:str}/history", opt=auth(AppKind.DNIS, user=True))
+    async def phone_history(
+        self, db: asyncpg.Pool, caller: Caller, phone: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Who held the phone at `at` (ISO 8601), or its latest allocations."""
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        entries = await allocations.phone_history(db, caller, phone, at)
+        return {
+            "phone": phone,
+            "at": _iso(at),
+            "allocations": [
+                {
+                    "uniqueId": e.unique_id, "group": e.group or None, "allocatedAt": _iso(e.allocated_at),
+                    "expiresAt": _iso(e.expires_at), "endedAt": _iso(e.ended_at), "endReason": e.end_reason,
+                }
+                for e in entries
+            ],
+        }
+
+    @post("/allocate/new", status_code=200, opt=auth(AppKind.WEB))
+    async def allocate(
+        self, db: asyncpg.Pool, caller: Caller, limits: Limits, data: AllocateRequest,
+        request: Request[Any, Any, Any],
+    ) -> Response[Any]:
+        """Allocate a phone to an interaction: text/plain phoneNumber, or JSON with Accept."""
+        allocation = await allocations.allocate_phone(db, caller, limits, data.id, data.group, data.timeoutSeconds)
+        if _wants_json(request):
+            return Response(allocation_json(allocation))
+        return _text(allocation.phone_number or "")
+
+    @post("/allocate/dtmf", status_code=200, media_type=TEXT, opt=auth(AppKind.WEB))
+    async def allocate_dtmf(self, db: asyncpg.Pool, caller: Caller, limits: Limits, data: DtmfRequest) -> str:
+        allocation = await dtmf.allocate_code(db, caller, limits, data.id, data.digits, data.timeoutSeconds)
+        return allocation.dtmf_code or ""
+
+    @get("/allocate/get/{phone:str}", media_type=TEXT, opt=auth(AppKind.DNIS))
+    async def holder(self, db: asyncpg.Pool, caller: Caller, phone: str) -> str:
+        """The interaction id holding the phone; empty when it is free."""
+        return await allocations.phone_holder(db, caller, phone) or ""
+
+    @post("/allocate/free/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    async def free(
+        self, db: asyncpg.Pool, caller: Caller, phone: str,
+        unique_id: Annotated[str | None, Parameter(query="uniqueId")] = None,
+    ) -> str:
+        await allocations.free_phone(db, caller, phone, unique_id)
+        return ""
+
+    @post("/allocate/free/dtmf/{code:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    async def free_dtmf(
+        self, db: asyncpg.Pool, caller: Caller, code: str,
+        unique_id: Annotated[str | None, Parameter(query="uniqueId")] = None,
+    ) -> str:
+        await dtmf.free_code(db, caller, code, unique_id)
+        return ""
+
+    @post("/allocate/extend/{phone:str}", status_code=200, opt=auth(AppKind.WEB))
+    async def extend(
+        self, db: asyncpg.Pool, caller: Caller, limits: Limits, phone: str, data: ExtendRequest
+    ) -> dict[str, Any]:
+        allocation = await allocations.extend_phone(db, caller, limits, phone, data.id, data.timeoutSeconds)
+        return allocation_json(allocation)

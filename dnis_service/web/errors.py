@@ -1,0 +1,108 @@
+"""Domain errors and framework errors turned into the documented HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from dnis_service.domain.errors import (
+    Conflict,
+    DnisError,
+    DuplicatePhones,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PoolExhausted,
+)
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+_DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, ConnectionError,
+                  OSError, TimeoutError)
+
+Handler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
+
+
+def _text(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(message, status_code=status, media_type=MediaType.TEXT, headers=headers)
+
+
+def _status_of(error: DnisError) -> int:
+    if isinstance(error, InvalidInput):
+        return HTTP_400_BAD_REQUEST
+    if isinstance(error, NotFound):
+        return HTTP_404_NOT_FOUND
+    if isinstance(error, Conflict):
+        return HTTP_409_CONFLICT
+    if isinstance(error, PoolExhausted):
+        return HTTP_403_FORBIDDEN
+    return HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def unauthenticated(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    assert isinstance(error, NotAuthenticated)
+    body = {"code": "0x7000000", "message": error.message, "moreInfoUrl": request.app.state.settings.more_info_url}
+    log.info("unauthenticated path=%s reason=%s", request.url.path, error.reason)
+    return Response(body, status_code=HTTP_401_UNAUTHORIZED, headers={"Unauthenticated-Reason": error.reason})
+
+
+def domain_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    assert isinstance(error, DnisError)
+    if isinstance(error, DuplicatePhones):
+        return Response({"message": error.message, "duplicates": error.duplicates}, status_code=HTTP_409_CONFLICT)
+    headers = {"Retry-After": str(PoolExhausted.RETRY_AFTER_SECONDS)} if isinstance(error, PoolExhausted) else None
+    return _text(_status_of(error), error.message, headers)
+
+
+def admin_domain_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """The operator API speaks JSON, errors included."""
+    assert isinstance(error, DnisError)
+    return Response({"message": error.message}, status_code=_status_of(error))
+
+
+def validation_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Name the offending field: 'timeoutSeconds: Expected `int` >= 1'."""
+    assert isinstance(error, HTTPException)
+    problems = error.extra if isinstance(error.extra, list) else []
+    for problem in problems:
+        if isinstance(problem, dict) and problem.get("key") and problem.get("message"):
+            if problem["key"] == "data":
+                return _text(HTTP_400_BAD_REQUEST, f"body: {_body_problem(problem['message'])}")
+            return _text(HTTP_400_BAD_REQUEST, f"{problem['key']}: {problem['message']}")
+    return _text(error.status_code, f"body: {error.detail}")
+
+
+def _body_problem(message: str) -> str:
+    return "is required" if message == "'data'" else message
+
+
+def database_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    log.warning("database unavailable path=%s error=%s", request.url.path, type(error).__name__)
+    return _text(HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
+
+
+def exception_handlers() -> dict[type[Exception] | int, Handler]:
+    handlers: dict[type[Exception] | int, Handler] = {
+        NotAuthenticated: unauthenticated,
+        DnisError: domain_error,
+        ValidationException: validation_error,
+        HTTP_400_BAD_REQUEST: validation_error,  # malformed JSON and other body errors
+    }
+    for error_type in _DATABASE_DOWN:
+        handlers[error_type] = database_unavailable
+    return handlers

@@ -1,0 +1,55 @@
+"""What the request handlers share: the pool, the authenticator and the limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from litestar import Request
+from litestar.datastructures import State
+
+from dnis_service.config import Settings
+from dnis_service.domain.allocations import Limits
+from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Route option: which application key (and whether user credentials) a route needs."""
+
+    kind: AppKind
+    user: bool = False
+
+
+def auth(kind: AppKind, user: bool = False) -> dict[str, Auth]:
+    return {"auth": Auth(kind, user)}
+
+
+def provide_db(state: State) -> asyncpg.Pool:
+    pool: asyncpg.Pool = state.db
+    return pool
+
+
+def provide_limits(state: State) -> Limits:
+    limits: Limits = state.limits
+    return limits
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+async def provide_caller(request: Request[Any, Any, State]) -> Caller:
+    required: Auth = request.route_handler.opt["auth"]
+    headers = request.headers
+    credentials = Credentials(
+        tenant_id=headers.get("tenant-id"),
+        application_key=headers.get("application-key"),
+        environment=headers.get("environment-name"),
+        user_id=headers.get("user-id"),
+        user_password=headers.get("user-password"),
+    )
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator.authenticate(request.app.state.db, credentials, required.kind, required.user)
