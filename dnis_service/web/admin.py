@@ -6,16 +6,17 @@ import hmac
 from dataclasses import asdict
 from typing import Any
 
-import asyncpg
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, JSONBody
 
 from dnis_service.domain import tenants
 from dnis_service.domain.errors import DnisError
 from dnis_service.web.errors import admin_domain_error
+from dnis_service.web.state import Db
 
 
 def require_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -64,13 +65,13 @@ class AdminController(Controller):
     tags = ["operator"]
 
     @post("/", status_code=201)
-    async def create_tenant(self, db: asyncpg.Pool, data: NewTenant) -> dict[str, Any]:
+    async def create_tenant(self, db: Db, data: JSONBody[NewTenant]) -> dict[str, Any]:
         await tenants.create_tenant(db, data.tenantId, data.name, data.environments)
         return {"tenantId": data.tenantId}
 
     @post("/{tenant_id:str}/applications", status_code=201)
     async def create_application(
-        self, db: asyncpg.Pool, tenant_id: str, data: NewApplicationRequest
+        self, db: Db, tenant_id: FromPath[str], data: JSONBody[NewApplicationRequest]
     ) -> dict[str, Any]:
         """The key is shown in this answer only; the service keeps its SHA-256 digest."""
         app = await tenants.create_application(db, tenant_id, data.kind, data.name, data.environment)
@@ -80,28 +81,28 @@ class AdminController(Controller):
         }
 
     @delete("/{tenant_id:str}/applications/{application_id:str}", status_code=204)
-    async def revoke_application(self, db: asyncpg.Pool, tenant_id: str, application_id: str) -> None:
+    async def revoke_application(self, db: Db, tenant_id: FromPath[str], application_id: FromPath[str]) -> None:
         await tenants.revoke_application(db, tenant_id, application_id)
 
     @post("/{tenant_id:str}/users", status_code=201)
-    async def create_user(self, db: asyncpg.Pool, tenant_id: str, data: NewUser) -> dict[str, Any]:
+    async def create_user(self, db: Db, tenant_id: FromPath[str], data: JSONBody[NewUser]) -> dict[str, Any]:
         await tenants.create_user(db, tenant_id, data.userId, data.password)
         return {"userId": data.userId}
 
     @delete("/{tenant_id:str}/users/{user_id:str}", status_code=204)
-    async def delete_user(self, db: asyncpg.Pool, tenant_id: str, user_id: str) -> None:
+    async def delete_user(self, db: Db, tenant_id: FromPath[str], user_id: FromPath[str]) -> None:
         await tenants.delete_user(db, tenant_id, user_id)
 
     @get("/{tenant_id:str}/settings")
-    async def get_settings(self, db: asyncpg.Pool, tenant_id: str) -> dict[str, Any]:
+    async def get_settings(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         return settings_json(await tenants.get_settings(db, tenant_id))
 
     @patch("/{tenant_id:str}/settings")
-    async def update_settings(self, db: asyncpg.Pool, tenant_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def update_settings(self, db: Db, tenant_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         return settings_json(await tenants.update_settings(db, tenant_id, data))
 
     @get("/{tenant_id:str}/pool")
-    async def pool(self, db: asyncpg.Pool, tenant_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def pool(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         rows = await tenants.pool_stats(db, tenant_id)
         return {"tenantId": tenant_id, "pools": [_camel(asdict(row)) for row in rows]}
 

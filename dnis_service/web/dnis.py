@@ -6,16 +6,15 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from dnis_service.domain import allocations, dtmf, phones
-from dnis_service.domain.allocations import Allocation, Limits
-from dnis_service.domain.auth import AppKind, Caller
+from dnis_service.domain.allocations import Allocation
+from dnis_service.domain.auth import AppKind
 from dnis_service.domain.errors import InvalidInput
-from dnis_service.web.state import auth
+from dnis_service.web.state import CallerOf, Db, LimitsOf, auth
 
 TEXT = MediaType.TEXT
 
@@ -87,13 +86,13 @@ class DnisController(Controller):
     tags = ["numbers and allocations"]
 
     @post("/", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
-    async def create_phone(self, db: asyncpg.Pool, caller: Caller, data: NewPhone) -> str:
+    async def create_phone(self, db: Db, caller: CallerOf, data: JSONBody[NewPhone]) -> str:
         """Create a phone; the body of the answer is its id."""
         spec = phones.phone_spec(msgspec.structs.asdict(data))
         return str(await phones.create_phone(db, caller, spec))
 
     @post("/bulk", status_code=200, opt=auth(AppKind.DNIS, user=True))
-    async def create_phones(self, db: asyncpg.Pool, caller: Caller, request: Request[Any, Any, Any]) -> dict[str, int]:
+    async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> dict[str, int]:
         """Create many phones from a JSON array or a text/csv body; all or nothing."""
         body = await request.body()
         try:
@@ -108,12 +107,12 @@ class DnisController(Controller):
 
     @get("/", opt=auth(AppKind.DNIS, user=True))
     async def list_phones(
-        self, db: asyncpg.Pool, caller: Caller,
-        group_name: Annotated[str | None, Parameter(query="groupName")] = None,
-        enabled: bool | None = None,
-        phone_state: Annotated[str | None, Parameter(query="state")] = None,
-        after: str | None = None,
-        limit: int = 100,
+        self, db: Db, caller: CallerOf,
+        group_name: Annotated[str | None, QueryParameter(name="groupName")] = None,
+        enabled: FromQuery[bool | None] = None,
+        phone_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        after: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
     ) -> dict[str, Any]:
         """List phones in phoneNumber order; pass the answer's `next` as `after` for the next page."""
         page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, limit)
@@ -123,24 +122,24 @@ class DnisController(Controller):
         }
 
     @get("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
-    async def get_phone(self, db: asyncpg.Pool, caller: Caller, phone: str) -> dict[str, Any]:
+    async def get_phone(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> dict[str, Any]:
         return phone_json(await phones.get_phone(db, caller, phone))
 
     @put("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
     async def update_phone(
-        self, db: asyncpg.Pool, caller: Caller, phone: str, data: dict[str, Any]
+        self, db: Db, caller: CallerOf, phone: FromPath[str], data: JSONBody[dict[str, Any]]
     ) -> dict[str, Any]:
         """Change dnId, groupName and enabled (the fields present)."""
         return phone_json(await phones.update_phone(db, caller, phone, data))
 
     @delete("/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
-    async def delete_phone(self, db: asyncpg.Pool, caller: Caller, phone: str, force: bool = False) -> str:
+    async def delete_phone(self, db: Db, caller: CallerOf, phone: FromPath[str], force: FromQuery[bool] = False) -> str:
         await phones.delete_phone(db, caller, phone, force)
         return ""
 
     @get("/{phone:str}/history", opt=auth(AppKind.DNIS, user=True))
     async def phone_history(
-        self, db: asyncpg.Pool, caller: Caller, phone: str, at: datetime | None = None
+        self, db: Db, caller: CallerOf, phone: FromPath[str], at: FromQuery[datetime | None] = None
     ) -> dict[str, Any]:
         """Who held the phone at `at` (ISO 8601), or its latest allocations."""
         if at is not None and at.tzinfo is None:
@@ -160,7 +159,7 @@ class DnisController(Controller):
 
     @post("/allocate/new", status_code=200, opt=auth(AppKind.WEB))
     async def allocate(
-        self, db: asyncpg.Pool, caller: Caller, limits: Limits, data: AllocateRequest,
+        self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[AllocateRequest],
         request: Request[Any, Any, Any],
     ) -> Response[Any]:
         """Allocate a phone to an interaction: text/plain phoneNumber, or JSON with Accept."""
@@ -170,34 +169,34 @@ class DnisController(Controller):
         return _text(allocation.phone_number or "")
 
     @post("/allocate/dtmf", status_code=200, media_type=TEXT, opt=auth(AppKind.WEB))
-    async def allocate_dtmf(self, db: asyncpg.Pool, caller: Caller, limits: Limits, data: DtmfRequest) -> str:
+    async def allocate_dtmf(self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[DtmfRequest]) -> str:
         allocation = await dtmf.allocate_code(db, caller, limits, data.id, data.digits, data.timeoutSeconds)
         return allocation.dtmf_code or ""
 
     @get("/allocate/get/{phone:str}", media_type=TEXT, opt=auth(AppKind.DNIS))
-    async def holder(self, db: asyncpg.Pool, caller: Caller, phone: str) -> str:
+    async def holder(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> str:
         """The interaction id holding the phone; empty when it is free."""
         return await allocations.phone_holder(db, caller, phone) or ""
 
     @post("/allocate/free/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
     async def free(
-        self, db: asyncpg.Pool, caller: Caller, phone: str,
-        unique_id: Annotated[str | None, Parameter(query="uniqueId")] = None,
+        self, db: Db, caller: CallerOf, phone: FromPath[str],
+        unique_id: Annotated[str | None, QueryParameter(name="uniqueId")] = None,
     ) -> str:
         await allocations.free_phone(db, caller, phone, unique_id)
         return ""
 
     @post("/allocate/free/dtmf/{code:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
     async def free_dtmf(
-        self, db: asyncpg.Pool, caller: Caller, code: str,
-        unique_id: Annotated[str | None, Parameter(query="uniqueId")] = None,
+        self, db: Db, caller: CallerOf, code: FromPath[str],
+        unique_id: Annotated[str | None, QueryParameter(name="uniqueId")] = None,
     ) -> str:
         await dtmf.free_code(db, caller, code, unique_id)
         return ""
 
     @post("/allocate/extend/{phone:str}", status_code=200, opt=auth(AppKind.WEB))
     async def extend(
-        self, db: asyncpg.Pool, caller: Caller, limits: Limits, phone: str, data: ExtendRequest
+        self, db: Db, caller: CallerOf, limits: LimitsOf, phone: FromPath[str], data: JSONBody[ExtendRequest]
     ) -> dict[str, Any]:
         allocation = await allocations.extend_phone(db, caller, limits, phone, data.id, data.timeoutSeconds)
         return allocation_json(allocation)

@@ -8,10 +8,16 @@ from typing import Any
 import asyncpg
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from dnis_service.config import Settings
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
+
+# Handler parameters filled by the app's dependencies (see web/app.py).
+Db = NamedDependency[asyncpg.Pool]
+CallerOf = NamedDependency[Caller]
+LimitsOf = NamedDependency[Limits]
 
 
 @dataclass(frozen=True)
