@@ -9,13 +9,14 @@ import itertools
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from dnis_service.config import Settings
 from dnis_service.db.migrations import migrate
@@ -99,11 +100,41 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@asynccontextmanager
+async def serve_in_process(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app with its lifespan, called over ASGI on this event loop.
+
+    Unlike litestar's AsyncTestClient (which runs each request to completion in a portal
+    thread), requests sent concurrently here really run concurrently.
+    """
+    app = create_app(settings, database_url)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        # Entered and left in one task, as anyio's task groups inside the lifespan require.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=60
+        ) as http:
+            yield http
+    finally:
+        stop.set()
+        await task
+
+
 @pytest.fixture
-async def client(settings: Settings, database_url: str) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    """The real app, served in-process over ASGI, on this test's database."""
-    async with AsyncTestClient(app=create_app(settings, database_url)) as test_client:
-        yield test_client
+async def client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app on this test's database."""
+    async with serve_in_process(settings, database_url) as http:
+        yield http
 
 
 def b64(text: str) -> str:
@@ -158,7 +189,7 @@ async def other_tenant(db: asyncpg.Pool) -> Tenant:
 DNIS = "/interact/version/2/dnis"
 
 
-async def add_phones(client: AsyncTestClient, tenant: Tenant, count: int, group: str | None = None,  # type: ignore[type-arg]
+async def add_phones(client: httpx.AsyncClient, tenant: Tenant, count: int, group: str | None = None,
                      start: int = 1) -> list[str]:
     """Create `count` phones 1555000NNNN (dnId NNNN) through the API; returns their numbers."""
     phones = [
@@ -168,3 +199,38 @@ async def add_phones(client: AsyncTestClient, tenant: Tenant, count: int, group:
     response = await client.post(f"{DNIS}/bulk", json=phones, headers=tenant.dnis_user)
     assert response.status_code == 200, response.text
     return [p["phoneNumber"] for p in phones]
+
+
+async def expire_phone(
+    db: asyncpg.Pool, phone_number: str, seconds_ago: int = 0, held_seconds: int | None = None
+) -> None:
+    """Move a live allocation's expiry to `seconds_ago` before now, as if its timeout had run out;
+    with held_seconds, also move its start back, so that it was held that long.
+
+    Locks the phone row first, in the service's lock order, so it races the service safely.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        if await conn.fetchval(
+            "SELECT allocation_id FROM phones WHERE phone_number = $1 FOR UPDATE", phone_number
+        ) is None:
+            return
+        await conn.execute(
+            # clock_timestamp(): the allocation may have begun after this transaction did.
+            """UPDATE allocations
+               SET allocated_at = coalesce(clock_timestamp() - make_interval(secs => $2::float8 + $3::float8),
+                                           allocated_at),
+                   expires_at = clock_timestamp() - make_interval(secs => $2)
+               WHERE phone_number = $1 AND ended_at IS NULL""",
+            phone_number, float(seconds_ago), None if held_seconds is None else float(held_seconds),
+        )
+        await conn.execute(
+            """UPDATE phones p SET expires_at = a.expires_at FROM allocations a
+               WHERE p.phone_number = $1 AND a.allocation_id = p.allocation_id""",
+            phone_number,
+        )
+
+
+async def set_policy(db: asyncpg.Pool, tenant_id: str, **columns: int | None) -> None:
+    """Change tenant policy columns (default_timeout_seconds, quarantine_seconds, ...) directly."""
+    for column, value in columns.items():
+        await db.execute(f"UPDATE tenants SET {column} = $2 WHERE tenant_id = $1", tenant_id, value)

@@ -78,10 +78,12 @@ WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2 AND ended_at IS NULL AN
 -- name: end_allocation
 -- The caller holds the phone's row lock, if there is a phone. An allocation already past its
 -- expiry ends as 'expired' at its expiry time whoever ends it, so the history stays exact.
+-- clock_timestamp(), not now(): this transaction may have begun before the allocation did.
 WITH ended AS (
     UPDATE allocations
-    SET ended_at = least(now(), expires_at),
-        end_reason = CASE WHEN expires_at <= now() THEN 'expired' ELSE $2 END
+    SET ended_at = least(c.now, expires_at),
+        end_reason = CASE WHEN expires_at <= c.now THEN 'expired' ELSE $2 END
+    FROM (SELECT clock_timestamp() AS now) c
     WHERE allocation_id = $1 AND ended_at IS NULL
     RETURNING allocation_id, phone_id, kind, group_name, allocated_at, ended_at, end_reason
 ), released AS (

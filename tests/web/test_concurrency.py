@@ -1,0 +1,121 @@
+"""Concurrency, proven: no phone is handed out twice, whatever the timing or the replica count."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+
+import pytest
+from tests.conftest import DNIS, Tenant, add_phones, expire_phone, serve_in_process
+
+ALLOCATE = f"{DNIS}/allocate/new"
+
+# Two holds of one phone that overlap in time; must never exist.
+OVERLAPS = """
+SELECT count(*) FROM allocations a JOIN allocations b
+  ON a.phone_id = b.phone_id AND a.allocation_id < b.allocation_id
+ AND a.allocated_at < least(coalesce(b.ended_at, b.expires_at), b.expires_at)
+ AND b.allocated_at < least(coalesce(a.ended_at, a.expires_at), a.expires_at)
+WHERE a.kind = 'phone' AND b.kind = 'phone'
+"""
+
+
+async def test_50_concurrent_allocations_on_10_phones_take_each_phone_once(client, db, tenant: Tenant) -> None:
+    phones = await add_phones(client, tenant, 10)
+    responses = await asyncio.gather(
+        *(client.post(ALLOCATE, json={"id": f"u{n}"}, headers=tenant.web) for n in range(50))
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 10, 403: 40}
+    taken = [r.text for r in responses if r.status_code == 200]
+    assert sorted(taken) == sorted(phones)
+    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at IS NULL") == 10
+
+
+async def test_20_concurrent_allocations_for_one_interaction_take_one_phone(client, db, tenant: Tenant) -> None:
+    await add_phones(client, tenant, 10)
+    responses = await asyncio.gather(
+        *(client.post(ALLOCATE, json={"id": "same"}, headers=tenant.web) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1
+    assert await db.fetchval("SELECT count(*) FROM allocations") == 1
+
+
+async def test_concurrent_allocations_for_one_interaction_across_groups_take_one_phone(
+    client, db, tenant: Tenant
+) -> None:
+    await add_phones(client, tenant, 5, group="sales")
+    await add_phones(client, tenant, 5, group="support", start=10)
+    responses = await asyncio.gather(
+        *(client.post(ALLOCATE, json={"id": "same"}, headers=tenant.web) for _ in range(20))
+    )
+    assert len({r.text for r in responses}) == 1
+    assert await db.fetchval("SELECT count(*) FROM allocations") == 1
+
+
+async def test_concurrent_dtmf_allocations_for_one_interaction_take_one_code(client, db, tenant: Tenant) -> None:
+    responses = await asyncio.gather(
+        *(client.post(f"{DNIS}/allocate/dtmf", json={"id": "same"}, headers=tenant.web) for _ in range(20))
+    )
+    assert len({r.text for r in responses}) == 1
+    assert await db.fetchval("SELECT count(*) FROM allocations") == 1
+
+
+@pytest.fixture
+async def second_replica(settings, database_url):
+    """Another instance of the service on the same database, with its own pool."""
+    async with serve_in_process(settings, database_url) as replica:
+        yield replica
+
+
+async def test_allocations_racing_frees_and_expiries_never_overlap(
+    client, second_replica, db, tenant: Tenant
+) -> None:
+    phones = await add_phones(client, tenant, 8)
+    rng = random.Random(7)
+    replicas = [client, second_replica]
+
+    async def worker(worker_id: int) -> None:
+        for step in range(25):
+            replica = rng.choice(replicas)
+            action = rng.random()
+            if action < 0.6:
+                body = {"id": f"w{worker_id}-{step}", "timeoutSeconds": 60}
+                response = await replica.post(ALLOCATE, json=body, headers=tenant.web)
+                assert response.status_code in (200, 403), response.text
+            elif action < 0.85:
+                phone = rng.choice(phones)
+                response = await replica.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+                assert response.status_code == 200, response.text
+            else:
+                await expire_phone(db, rng.choice(phones))
+
+    await asyncio.gather(*(worker(n) for n in range(16)))
+
+    assert await db.fetchval(OVERLAPS) == 0
+    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at < allocated_at") == 0
+    # The phone rows mirror exactly the open allocations.
+    mismatched = await db.fetchval(
+        """SELECT count(*) FROM phones p FULL JOIN (SELECT * FROM allocations WHERE ended_at IS NULL) a
+           ON a.allocation_id = p.allocation_id
+           WHERE p.allocation_id IS DISTINCT FROM a.allocation_id OR p.expires_at IS DISTINCT FROM a.expires_at"""
+    )
+    assert mismatched == 0
+    assert await db.fetchval("SELECT count(*) FROM allocations") > 50
+
+
+async def test_the_database_refuses_a_second_open_allocation_of_a_phone(client, db, tenant: Tenant) -> None:
+    """The last line of defence is a constraint, not application code."""
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
+    import asyncpg
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db.execute(
+            """INSERT INTO allocations (scope_id, kind, phone_id, phone_number, unique_id, expires_at)
+               SELECT scope_id, 'phone', phone_id, phone_number, 'intruder', now() + interval '1 minute'
+               FROM phones WHERE phone_number = $1""",
+            phone,
+        )
