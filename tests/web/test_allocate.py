@@ -15,7 +15,8 @@ async def allocate(client, tenant: Tenant, uid: str, **body):
 
 
 async def allocate_json(client, tenant: Tenant, uid: str, **body) -> dict:
-    response = await client.post(ALLOCATE, json={"id": uid, **body}, headers=tenant.web | {"Accept": "application/json"})
+    headers = tenant.web | {"Accept": "application/json"}
+    response = await client.post(ALLOCATE, json={"id": uid, **body}, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 

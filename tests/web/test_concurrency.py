@@ -7,6 +7,7 @@ import random
 from collections import Counter
 
 import pytest
+
 from tests.conftest import DNIS, Tenant, add_phones, expire_phone, serve_in_process
 
 ALLOCATE = f"{DNIS}/allocate/new"
