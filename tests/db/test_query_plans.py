@@ -1,0 +1,109 @@
+"""The allocation queries stay on their partial indexes with a pool of 100,000 phones."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from dnis_service.db.pool import create_pool
+from dnis_service.db.queries import query
+from dnis_service.domain import tenants
+from tests.conftest import TEMPLATE, _admin, with_database
+
+POOL = 100_000
+# One big pool for the whole module: building it takes seconds.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def index_names(plan: dict[str, Any]) -> Iterator[str]:
+    if "Index Name" in plan:
+        yield plan["Index Name"]
+    for child in plan.get("Plans", []):
+        yield from index_names(child)
+
+
+def node_types(plan: dict[str, Any]) -> Iterator[str]:
+    yield plan["Node Type"]
+    for child in plan.get("Plans", []):
+        yield from node_types(child)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def db(server_url: str, template_url: str) -> AsyncIterator[asyncpg.Pool]:
+    name = f"dnis_query_plans_{os.getpid()}"
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                 f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def big_pool(db: asyncpg.Pool) -> int:
+    """100,000 phones in 10 groups; 90% allocated (half of those expired), the rest free."""
+    await tenants.create_tenant(db, "big")
+    await tenants.create_tenant(db, "small")
+    scope_id: int = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = 'big'")
+    await db.execute(
+        """INSERT INTO phones (scope_id, phone_number, dn_id, group_name, released_at)
+           SELECT $1, (10000000000 + n)::text, n::text, 'g' || (n % 10), now() - n * interval '1 second'
+           FROM generate_series(1, $2) n""",
+        scope_id, POOL,
+    )
+    await db.execute(
+        """WITH held AS (
+               INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id,
+                                        allocated_at, expires_at)
+               SELECT scope_id, 'phone', phone_id, phone_number, group_name, 'i' || phone_id,
+                      now() - interval '1 hour',
+                      now() + CASE WHEN phone_id % 2 = 0 THEN interval '1 hour' ELSE interval '-1 minute' END
+               FROM phones WHERE phone_id % 10 <> 0
+               RETURNING allocation_id, phone_id, expires_at)
+           UPDATE phones p SET allocation_id = h.allocation_id, expires_at = h.expires_at
+           FROM held h WHERE p.phone_id = h.phone_id"""
+    )
+    await db.execute("ANALYZE phones")
+    await db.execute("ANALYZE allocations")
+    return scope_id
+
+
+async def plan_of(db: asyncpg.Pool, name: str, *args: object, generic: bool = False) -> dict[str, Any]:
+    async with db.acquire() as conn:
+        # asyncpg switches to a generic plan after a few executions; check that one too.
+        await conn.execute(f"SET plan_cache_mode = {'force_generic_plan' if generic else 'auto'}")
+        raw = await conn.fetchval("EXPLAIN (FORMAT JSON) " + query(name), *args)
+    plan: dict[str, Any] = json.loads(raw)[0]["Plan"] if isinstance(raw, str) else raw[0]["Plan"]
+    return plan
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_pick_free_phone_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
+    plan = await plan_of(db, "pick_free_phone", big_pool, 0.0, generic=generic)
+    assert "phones_free_idx" in set(index_names(plan))
+    assert "Sort" not in set(node_types(plan))
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_pick_free_phone_in_group_uses_the_group_index(db, big_pool: int, generic: bool) -> None:
+    plan = await plan_of(db, "pick_free_phone_in_group", big_pool, 0.0, "g3", generic=generic)
+    assert "phones_free_group_idx" in set(index_names(plan))
+    assert "Sort" not in set(node_types(plan))
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_reclaiming_an_expired_phone_uses_the_held_index(db, big_pool: int, generic: bool) -> None:
+    plan = await plan_of(db, "pick_expired_phone", big_pool, 0.0, generic=generic)
+    assert "phones_held_idx" in set(index_names(plan))
+    assert "Sort" not in set(node_types(plan))
+
+
+async def test_lookup_by_number_or_dn_id_uses_indexes(db, big_pool: int) -> None:
+    plan = await plan_of(db, "phone_with_holder", big_pool, "10000000042", "42")
+    assert "Seq Scan" not in set(node_types(plan))
