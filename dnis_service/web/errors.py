@@ -92,7 +92,7 @@ def _body_problem(message: str) -> str:
 
 
 def database_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    log.warning("database unavailable path=%s error=%s", request.url.path, type(error).__name__, exc_info=error)
+    log.warning("database unavailable path=%s error=%s", request.url.path, type(error).__name__)
     return _text(HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
 
 
