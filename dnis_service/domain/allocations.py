@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from dnis_service import metrics
 from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
@@ -18,6 +19,7 @@ from dnis_service.domain.errors import (
     PhoneNotFound,
     PoolExhausted,
 )
+from dnis_service.domain.releases import Work, transaction
 
 # A unique violation here means another transaction won a race that the row locks cannot
 # cover (two first-time allocations of one DTMF code); trying again resolves it.
@@ -71,60 +73,72 @@ def phone_reference(phone: str) -> tuple[str | None, str]:
 async def allocate_phone(
     db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, group: object, timeout: object
 ) -> Allocation:
-    uid = inputs.unique_id(unique_id)
-    wanted_group = None if group is None else inputs.group_name(group, "group")
-    seconds = timeout_seconds(timeout, caller, limits)
+    try:
+        uid = inputs.unique_id(unique_id)
+        wanted_group = None if group is None else inputs.group_name(group, "group")
+        seconds = timeout_seconds(timeout, caller, limits)
+    except InvalidInput:
+        metrics.allocation_refused(caller.tenant_id, "", "invalid")
+        raise
     for _ in range(_ATTEMPTS):
         try:
-            async with db.acquire() as conn, conn.transaction():
-                return await _allocate_phone(conn, caller, uid, wanted_group, seconds)
+            async with transaction(db, caller.tenant_id) as work:
+                allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds)
         except asyncpg.UniqueViolationError:
             continue
+        except PoolExhausted:
+            metrics.allocation_refused(caller.tenant_id, wanted_group or "", "exhausted")
+            raise
+        if new:
+            metrics.allocation_made(caller.tenant_id, allocation.group, "phone")
+        return allocation
     raise PoolExhausted()
 
 
 async def _allocate_phone(
-    conn: Connection, caller: Caller, uid: str, group: str | None, seconds: int
-) -> Allocation:
-    held = await live_allocation_of(conn, caller, uid, "phone", group)
+    work: Work, caller: Caller, uid: str, group: str | None, seconds: int
+) -> tuple[Allocation, bool]:
+    """The allocation, and whether it is new (False: the interaction already held it)."""
+    held = await live_allocation_of(work, caller, uid, "phone", group)
     if held is not None:
-        return held
+        return held, False
     quarantine = float(caller.policy.quarantine_seconds)
     args: tuple[object, ...] = (caller.scope_id, quarantine) if group is None else (
         caller.scope_id, quarantine, group)
     suffix = "" if group is None else "_in_group"
-    phone = await conn.fetchrow(query("pick_free_phone" + suffix), *args)
+    phone = await work.conn.fetchrow(query("pick_free_phone" + suffix), *args)
     if phone is None:
-        phone = await conn.fetchrow(query("pick_expired_phone" + suffix), *args)
+        phone = await work.conn.fetchrow(query("pick_expired_phone" + suffix), *args)
         if phone is not None:
-            await conn.fetchrow(query("end_allocation"), phone["allocation_id"], "expired")
+            await work.end_allocation(phone["allocation_id"], "expired")
     if phone is None:
         raise PoolExhausted()
-    row = await conn.fetchrow(
+    row = await work.conn.fetchrow(
         query("insert_phone_allocation"),
         caller.scope_id, phone["phone_id"], phone["phone_number"], phone["group_name"], uid, float(seconds),
     )
     assert row is not None
-    return Allocation(
+    allocation = Allocation(
         unique_id=uid, group=phone["group_name"], allocated_at=row["allocated_at"],
         expires_at=row["expires_at"], phone_number=phone["phone_number"], dn_id=phone["dn_id"],
     )
+    return allocation, True
 
 
 async def live_allocation_of(
-    conn: Connection, caller: Caller, uid: str, kind: str, group: str | None
+    work: Work, caller: Caller, uid: str, kind: str, group: str | None
 ) -> Allocation | None:
     """The interaction's live allocation of this kind (and group), ending its expired ones.
 
     Takes the interaction's row lock first, so that concurrent requests for one id queue here.
     """
-    await conn.execute(query("touch_interaction"), caller.scope_id, uid)
+    await work.conn.execute(query("touch_interaction"), caller.scope_id, uid)
     live = None
-    for row in await conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
+    for row in await work.conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
         if row["expired"]:
             if row["phone_id"] is not None:
-                await conn.execute(query("lock_phone"), row["phone_id"])
-            await conn.fetchrow(query("end_allocation"), row["allocation_id"], "expired")
+                await work.conn.execute(query("lock_phone"), row["phone_id"])
+            await work.end_allocation(row["allocation_id"], "expired")
         elif live is None and (group is None or row["group_name"] == group):
             live = Allocation(
                 unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
@@ -138,19 +152,21 @@ async def phone_holder(db: asyncpg.Pool, caller: Caller, phone: str) -> str | No
     """The id of the interaction holding the phone now; None when it is free."""
     row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
     if row is None:
+        metrics.lookup_made("clickToCall", hit=False)
         raise PhoneNotFound(phone)
+    metrics.lookup_made("clickToCall", hit=row["live"])
     return row["unique_id"] if row["live"] else None
 
 
 async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str | None = None) -> None:
     """End the phone's allocation, if any; with only_for, only if that interaction holds it."""
-    async with db.acquire() as conn, conn.transaction():
-        row = await lock_phone(conn, caller, phone)
+    async with transaction(db, caller.tenant_id) as work:
+        row = await lock_phone(work.conn, caller, phone)
         if row["allocation_id"] is None:
             return
         if only_for is not None and row["live"] and row["unique_id"] != only_for:
             raise AllocatedToAnother(phone)
-        await conn.fetchrow(query("end_allocation"), row["allocation_id"], "freed")
+        await work.end_allocation(row["allocation_id"], "freed")
 
 
 async def extend_phone(

@@ -7,11 +7,14 @@ import secrets
 
 import asyncpg
 
+from dnis_service import metrics
+from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
 from dnis_service.domain.allocations import Allocation, Limits, live_allocation_of, timeout_seconds
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
+from dnis_service.domain.releases import transaction
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
 _CODE = re.compile(rf"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}")
@@ -31,29 +34,38 @@ def code_digits(requested: object, caller: Caller) -> int:
 async def allocate_code(
     db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, digits: object, timeout: object
 ) -> Allocation:
-    uid = inputs.unique_id(unique_id)
-    length = code_digits(digits, caller)
-    seconds = timeout_seconds(timeout, caller, limits)
-    async with db.acquire() as conn, conn.transaction():
-        held = await live_allocation_of(conn, caller, uid, "dtmf", None)
-        if held is not None:
-            return held
-        for _ in range(_DRAWS):
-            code = "".join(secrets.choice("0123456789") for _ in range(length))
-            try:
-                async with conn.transaction():
-                    await conn.execute(query("end_expired_code"), caller.scope_id, code)
-                    row = await conn.fetchrow(
-                        query("insert_code_allocation"), caller.scope_id, code, uid, float(seconds)
-                    )
-            except asyncpg.UniqueViolationError:
-                continue  # the code is live for another interaction: draw again
-            assert row is not None
-            return Allocation(
-                unique_id=uid, group="", allocated_at=row["allocated_at"], expires_at=row["expires_at"],
-                dtmf_code=code,
-            )
-    raise PoolExhausted()
+    try:
+        uid = inputs.unique_id(unique_id)
+        length = code_digits(digits, caller)
+        seconds = timeout_seconds(timeout, caller, limits)
+    except InvalidInput:
+        metrics.allocation_refused(caller.tenant_id, "", "invalid")
+        raise
+    async with transaction(db, caller.tenant_id) as work:
+        held = await live_allocation_of(work, caller, uid, "dtmf", None)
+        allocation = held or await _draw_code(work.conn, caller, uid, length, seconds)
+    if allocation is None:
+        metrics.allocation_refused(caller.tenant_id, "", "exhausted")
+        raise PoolExhausted()
+    if held is None:
+        metrics.allocation_made(caller.tenant_id, "", "dtmf")
+    return allocation
+
+
+async def _draw_code(conn: Connection, caller: Caller, uid: str, length: int, seconds: int) -> Allocation | None:
+    for _ in range(_DRAWS):
+        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        try:
+            async with conn.transaction():
+                await conn.execute(query("end_expired_code"), caller.scope_id, code)
+                row = await conn.fetchrow(query("insert_code_allocation"), caller.scope_id, code, uid, float(seconds))
+        except asyncpg.UniqueViolationError:
+            continue  # the code is live for another interaction: draw again
+        assert row is not None
+        return Allocation(
+            unique_id=uid, group="", allocated_at=row["allocated_at"], expires_at=row["expires_at"], dtmf_code=code
+        )
+    return None
 
 
 def _code(raw: str) -> str:
@@ -65,12 +77,12 @@ def _code(raw: str) -> str:
 async def free_code(db: asyncpg.Pool, caller: Caller, code: str, only_for: str | None = None) -> None:
     """End the code's allocation, if any; 404 for a code this scope never handed out."""
     code = _code(code)
-    async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(query("open_code_allocation"), caller.scope_id, code)
+    async with transaction(db, caller.tenant_id) as work:
+        row = await work.conn.fetchrow(query("open_code_allocation"), caller.scope_id, code)
         if row is None:
-            if not await conn.fetchval(query("code_was_allocated"), caller.scope_id, code):
+            if not await work.conn.fetchval(query("code_was_allocated"), caller.scope_id, code):
                 raise DtmfCodeNotFound(code)
             return
         if only_for is not None and row["live"] and row["unique_id"] != only_for:
             raise AllocatedToAnother(code, what="DTMF code")
-        await conn.fetchrow(query("end_allocation"), row["allocation_id"], "freed")
+        await work.end_allocation(row["allocation_id"], "freed")

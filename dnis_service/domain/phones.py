@@ -23,6 +23,7 @@ from dnis_service.domain.errors import (
     PhoneExists,
     PhoneNotFound,
 )
+from dnis_service.domain.releases import transaction
 
 FIELDS = ("phoneNumber", "dnId", "groupName", "enabled")
 MAX_PAGE = 1000
@@ -170,10 +171,10 @@ async def update_phone(db: asyncpg.Pool, caller: Caller, phone: str, changes: Ma
 
 async def delete_phone(db: asyncpg.Pool, caller: Caller, phone: str, force: bool) -> None:
     """Remove a phone; a live allocation refuses it unless forced, which ends it as 'deleted'."""
-    async with db.acquire() as conn, conn.transaction():
-        row = await lock_phone(conn, caller, phone)
+    async with transaction(db, caller.tenant_id) as work:
+        row = await lock_phone(work.conn, caller, phone)
         if row["allocation_id"] is not None:
             if row["live"] and not force:
                 raise PhoneAllocated(phone)
-            await conn.fetchrow(query("end_allocation"), row["allocation_id"], "deleted")
-        await conn.execute(query("delete_phone"), row["phone_id"])
+            await work.end_allocation(row["allocation_id"], "deleted")
+        await work.conn.execute(query("delete_phone"), row["phone_id"])

@@ -39,12 +39,7 @@ WHERE tenant_id = $1
 WITH scoped AS (
     SELECT scope_id, environment FROM scopes WHERE tenant_id = $1
 ), states AS (
-    SELECT p.scope_id, p.group_name,
-           count(*) FILTER (WHERE p.expires_at > now()) AS allocated,
-           count(*) FILTER (WHERE p.enabled AND NOT coalesce(p.expires_at > now(), false)) AS free,
-           count(*) FILTER (WHERE NOT p.enabled AND NOT coalesce(p.expires_at > now(), false)) AS disabled
-    FROM phones p JOIN scoped USING (scope_id)
-    GROUP BY p.scope_id, p.group_name
+    SELECT * FROM pool_states JOIN scoped USING (scope_id)
 ), recent AS (
     SELECT a.scope_id, a.group_name, a.allocated_at,
            least(coalesce(a.ended_at, a.expires_at), a.expires_at) AS ends_at

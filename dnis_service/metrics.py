@@ -1,0 +1,104 @@
+"""The Prometheus collectors of CONTRACT.md §10, on a registry of the service's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# The *_created series only add noise for a service that restarts with every deploy.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+ALLOCATIONS = Counter(
+    "dnis_allocations", "Allocations made (phones and DTMF codes).", ["tenant", "group", "kind"], registry=REGISTRY
+)
+ALLOCATION_FAILURES = Counter(
+    "dnis_allocation_failures", "Allocation requests refused.", ["tenant", "group", "reason"], registry=REGISTRY
+)
+RELEASES = Counter(
+    "dnis_releases", "Allocations ended, by why they ended.", ["tenant", "kind", "reason"], registry=REGISTRY
+)
+HOLD_SECONDS = Histogram(
+    "dnis_allocation_hold_seconds", "Time from allocation to release.", ["tenant", "kind"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200), registry=REGISTRY,
+)
+LOOKUPS = Counter("dnis_lookups", "Lookups of an interaction id.", ["attribute", "result"], registry=REGISTRY)
+SWEEP_SECONDS = Histogram(
+    "dnis_sweep_duration_seconds", "Duration of one run of the release job.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "dnis_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=REGISTRY
+)
+HTTP_SECONDS = Histogram(
+    "dnis_http_request_duration_seconds", "HTTP request duration.", ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY,
+)
+
+
+@dataclass(frozen=True)
+class PoolCount:
+    tenant: str
+    environment: str
+    group: str
+    free: int
+    allocated: int
+    disabled: int
+
+
+@dataclass(frozen=True)
+class Release:
+    tenant: str
+    kind: str
+    reason: str
+    held_seconds: float
+
+
+class PoolGauge(Collector):
+    """dnis_pool_phones from the last snapshot the gauge job took: a scrape never queries."""
+
+    def __init__(self) -> None:
+        self._snapshot: tuple[PoolCount, ...] = ()
+
+    def update(self, counts: Iterable[PoolCount]) -> None:
+        self._snapshot = tuple(counts)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "dnis_pool_phones", "Phones in the pool by state.", labels=["tenant", "environment", "group", "state"]
+        )
+        for count in self._snapshot:
+            labels = [count.tenant, count.environment, count.group]
+            family.add_metric([*labels, "free"], count.free)
+            family.add_metric([*labels, "allocated"], count.allocated)
+            family.add_metric([*labels, "disabled"], count.disabled)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("dnis_pool_phones", "Phones in the pool by state.")
+
+
+POOL_PHONES = PoolGauge()
+REGISTRY.register(POOL_PHONES)
+
+
+def allocation_made(tenant: str, group: str, kind: str) -> None:
+    ALLOCATIONS.labels(tenant, group, kind).inc()
+
+
+def allocation_refused(tenant: str, group: str, reason: str) -> None:
+    ALLOCATION_FAILURES.labels(tenant, group, reason).inc()
+
+
+def releases_made(releases: Iterable[Release]) -> None:
+    for release in releases:
+        RELEASES.labels(release.tenant, release.kind, release.reason).inc()
+        HOLD_SECONDS.labels(release.tenant, release.kind).observe(max(release.held_seconds, 0.0))
+
+
+def lookup_made(attribute: str, hit: bool) -> None:
+    LOOKUPS.labels(attribute, "hit" if hit else "miss").inc()

@@ -1,0 +1,62 @@
+-- name: release_expired_phones
+-- One bounded batch. SKIP LOCKED lets any number of replicas sweep at once, each allocation
+-- being ended by exactly one of them; the phone row is locked first, as everywhere.
+WITH due AS (
+    SELECT phone_id, allocation_id FROM phones
+    WHERE allocation_id IS NOT NULL AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), ended AS (
+    UPDATE allocations a SET ended_at = a.expires_at, end_reason = 'expired'
+    FROM due WHERE a.allocation_id = due.allocation_id AND a.ended_at IS NULL
+    RETURNING a.allocation_id, a.phone_id, a.scope_id, a.kind, a.group_name, a.allocated_at, a.expires_at
+), released AS (
+    UPDATE phones p SET allocation_id = NULL, expires_at = NULL, released_at = e.expires_at
+    FROM ended e WHERE p.phone_id = e.phone_id AND p.allocation_id = e.allocation_id
+)
+SELECT s.tenant_id, e.kind, e.group_name, 'expired' AS end_reason,
+       extract(epoch FROM e.expires_at - e.allocated_at)::float8 AS held_seconds
+FROM ended e JOIN scopes s ON s.scope_id = e.scope_id
+
+-- name: release_expired_codes
+WITH due AS (
+    SELECT allocation_id FROM allocations
+    WHERE ended_at IS NULL AND kind = 'dtmf' AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), ended AS (
+    UPDATE allocations a SET ended_at = a.expires_at, end_reason = 'expired'
+    FROM due WHERE a.allocation_id = due.allocation_id
+    RETURNING a.scope_id, a.kind, a.group_name, a.allocated_at, a.expires_at
+)
+SELECT s.tenant_id, e.kind, e.group_name, 'expired' AS end_reason,
+       extract(epoch FROM e.expires_at - e.allocated_at)::float8 AS held_seconds
+FROM ended e JOIN scopes s ON s.scope_id = e.scope_id
+
+-- name: pool_gauges
+SELECT s.tenant_id, s.environment, ps.group_name, ps.free, ps.allocated, ps.disabled
+FROM pool_states ps JOIN scopes s ON s.scope_id = ps.scope_id
+
+-- name: purge_history
+DELETE FROM allocations WHERE allocation_id IN (
+    SELECT allocation_id FROM allocations
+    WHERE ended_at < now() - make_interval(days => $1)
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: purge_interactions
+-- Interactions untouched for the retention period that hold nothing any more.
+DELETE FROM interactions WHERE (scope_id, unique_id) IN (
+    SELECT i.scope_id, i.unique_id FROM interactions i
+    WHERE i.updated_at < now() - make_interval(days => $1)
+      AND NOT EXISTS (SELECT 1 FROM allocations a
+                      WHERE a.scope_id = i.scope_id AND a.unique_id = i.unique_id AND a.ended_at IS NULL)
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_migrations
