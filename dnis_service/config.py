@@ -34,6 +34,8 @@ class Settings:
     pool_max_size: int
     migrate_on_start: bool
     more_info_url: str
+    statement_timeout_seconds: float
+    run_jobs: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +59,8 @@ class Settings:
             pool_max_size=reader.number("DNIS_DB_POOL_MAX_SIZE", 10, int, low=1),
             migrate_on_start=reader.flag("DNIS_MIGRATE_ON_START", True),
             more_info_url=reader.text("DNIS_MORE_INFO_URL", "https://example.invalid/dnis-service/support"),
+            statement_timeout_seconds=reader.number("DNIS_DB_STATEMENT_TIMEOUT_SECONDS", 5.0, float, low=0.1),
+            run_jobs=reader.flag("DNIS_RUN_JOBS", True),
         )
         if settings.default_timeout_seconds > settings.max_timeout_seconds:
             raise ConfigError("DNIS_DEFAULT_TIMEOUT_SECONDS must not exceed DNIS_MAX_TIMEOUT_SECONDS")

@@ -95,8 +95,10 @@ ADMIN_TOKEN = "test-admin-token"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    """Jobs off: tests prove that expiry is exact with no release job; job tests turn them on."""
     return replace(
-        Settings.from_env({}), admin_token=ADMIN_TOKEN, data_dir=tmp_path, pool_min_size=1, pool_max_size=20
+        Settings.from_env({}), admin_token=ADMIN_TOKEN, data_dir=tmp_path, pool_min_size=1, pool_max_size=20,
+        run_jobs=False,
     )
 
 

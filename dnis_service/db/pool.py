@@ -14,14 +14,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str, min_size: int = 2, max_size: int = 10, statement_timeout_seconds: float = 5.0
+) -> asyncpg.Pool:
+    """A pool whose statements give up after statement_timeout_seconds, so that a stuck or
+    unreachable database turns into a prompt 503 rather than a hanging request."""
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
         timeout=CONNECT_TIMEOUT_SECONDS,
-        command_timeout=30,
+        command_timeout=statement_timeout_seconds,
     )
     assert pool is not None
     return pool

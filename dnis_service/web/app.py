@@ -15,9 +15,11 @@ from dnis_service.config import Settings
 from dnis_service.db.pool import create_pool
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import Authenticator
+from dnis_service.jobs import Jobs
 from dnis_service.web.admin import AdminController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
+from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
 from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
 
 log = logging.getLogger(__name__)
@@ -28,14 +30,23 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = await create_pool(database_url, settings.pool_min_size, settings.pool_max_size)
+        app.state.db = await create_pool(
+            database_url, settings.pool_min_size, settings.pool_max_size, settings.statement_timeout_seconds
+        )
+        jobs = Jobs(app.state.db, settings)
+        if settings.run_jobs:
+            jobs.start()
         try:
             yield
         finally:
+            if settings.run_jobs:
+                await jobs.stop()
             await app.state.db.close()
+            log.info("database pool closed")
 
     return Litestar(
-        route_handlers=[DnisController, AdminController],
+        route_handlers=[DnisController, AdminController, live, ready, prometheus],
+        middleware=[HttpMetricsMiddleware()],
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),

@@ -1,0 +1,118 @@
+"""APScheduler jobs: release expired allocations, refresh the pool gauges, purge old history.
+
+Every job is safe to run in any number of replicas at once: each works in short transactions
+on rows it locks with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from dnis_service import metrics
+from dnis_service.config import Settings
+from dnis_service.db.queries import query
+
+log = logging.getLogger(__name__)
+
+RELEASE_BATCH = 500
+# A run stops after this many full batches, so one replica never holds the loop for long;
+# the next run (a second later) continues.
+RELEASE_MAX_BATCHES = 100
+GAUGE_INTERVAL_SECONDS = 5.0
+PURGE_INTERVAL_SECONDS = 60.0
+PURGE_BATCH = 5000
+PURGE_MAX_BATCHES = 20
+
+
+async def release_expired(db: asyncpg.Pool, batch: int = RELEASE_BATCH, max_batches: int = RELEASE_MAX_BATCHES) -> int:
+    """End expired phone allocations and DTMF codes, batch by batch; returns how many it ended."""
+    total = 0
+    for name in ("release_expired_phones", "release_expired_codes"):
+        for _ in range(max_batches):
+            rows = await db.fetch(query(name), batch)
+            metrics.releases_made(
+                metrics.Release(r["tenant_id"], r["kind"], r["end_reason"], r["held_seconds"]) for r in rows
+            )
+            total += len(rows)
+            if len(rows) < batch:
+                break
+    return total
+
+
+async def refresh_pool_gauges(db: asyncpg.Pool) -> None:
+    rows = await db.fetch(query("pool_gauges"))
+    metrics.POOL_PHONES.update(
+        metrics.PoolCount(r["tenant_id"], r["environment"], r["group_name"], r["free"], r["allocated"], r["disabled"])
+        for r in rows
+    )
+
+
+async def purge_history(db: asyncpg.Pool, retention_days: int, batch: int = PURGE_BATCH) -> int:
+    """Delete history and idle interactions older than the retention period, in small batches
+    so that allocations never wait behind a long delete."""
+    purged = 0
+    for name in ("purge_history", "purge_interactions"):
+        for _ in range(PURGE_MAX_BATCHES):
+            status = await db.execute(query(name), retention_days, batch)
+            deleted = int(status.split()[-1])
+            purged += deleted
+            if deleted < batch:
+                break
+    return purged
+
+
+class Jobs:
+    """The scheduler of one process, started and stopped with the app's lifespan."""
+
+    def __init__(self, db: asyncpg.Pool, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+        self._scheduler = AsyncIOScheduler()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._every(self._settings.sweep_interval_seconds, "release expired", self._release)
+        self._every(GAUGE_INTERVAL_SECONDS, "refresh pool gauges", lambda: refresh_pool_gauges(self._db))
+        self._every(PURGE_INTERVAL_SECONDS, "purge history", self._purge)
+        self._scheduler.start()
+        log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
+
+    async def stop(self) -> None:
+        """Stop scheduling and wait for the jobs already running."""
+        self._scheduler.shutdown(wait=False)
+        await asyncio.gather(*self._running, return_exceptions=True)
+        log.info("scheduler stopped")
+
+    def _every(self, seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await job()
+            except Exception as error:  # a job must survive a database outage and try again
+                log.warning("job failed job=%r error=%s: %s", name, type(error).__name__, error)
+            finally:
+                self._running.discard(task)
+
+        self._scheduler.add_job(
+            run, "interval", seconds=seconds, name=name, max_instances=1, coalesce=True, misfire_grace_time=None
+        )
+
+    async def _release(self) -> None:
+        started = time.perf_counter()
+        released = await release_expired(self._db)
+        metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
+        if released:
+            log.info("released expired allocations count=%d", released)
+
+    async def _purge(self) -> None:
+        purged = await purge_history(self._db, self._settings.retention_days)
+        if purged:
+            log.info("purged history rows=%d retention_days=%d", purged, self._settings.retention_days)

@@ -1,0 +1,78 @@
+"""Operations endpoints (CONTRACT §9): liveness, readiness, Prometheus metrics; and the HTTP metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from functools import cache
+from typing import Any
+
+from litestar import MediaType, Response, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dnis_service import metrics
+from dnis_service.db.migrations import available_migrations
+from dnis_service.db.queries import query
+
+READY_TIMEOUT_SECONDS = 2.0
+EXPECTED_SCHEMA = max(m.version for m in available_migrations())
+
+
+@get("/health/live", media_type=MediaType.JSON, tags=["operations"])
+async def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "live"}
+
+
+@get("/health/ready", media_type=MediaType.JSON, tags=["operations"])
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """The database answers and its schema is the one this version expects."""
+    try:
+        version = await asyncio.wait_for(state.db.fetchval(query("schema_version")), READY_TIMEOUT_SECONDS)
+    except Exception as error:
+        body = {"status": "not ready", "reason": f"database unreachable ({type(error).__name__})"}
+        return Response(body, status_code=503)
+    if version < EXPECTED_SCHEMA:
+        body = {"status": "not ready", "reason": f"schema at version {version}, expected {EXPECTED_SCHEMA}"}
+        return Response(body, status_code=503)
+    return Response({"status": "ready", "schema": version})
+
+
+@get("/metrics", tags=["operations"])
+async def prometheus() -> Response[bytes]:
+    """Prometheus text format. Gauges come from the last job snapshot: a scrape never queries."""
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@cache
+def route_label(path_template: str) -> str:
+    """'/dnis/allocate/free/{phone:str}' -> '/dnis/allocate/free/{phone}'."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path_template)
+
+
+class HttpMetricsMiddleware(ASGIMiddleware):
+    """Counts and times requests by method, route template (never the raw path) and status."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        started = time.perf_counter()
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, remember_status)
+        finally:
+            labels = (scope.get("method", ""), route_label(scope.get("path_template") or "unmatched"), str(status))
+            metrics.HTTP_REQUESTS.labels(*labels).inc()
+            metrics.HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
