@@ -1,0 +1,144 @@
+"""The release job, pool gauges and retention purge (CONTRACT §9, issue 3)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from prometheus_client import generate_latest
+
+from dnis_service import metrics
+from dnis_service.db.pool import create_pool
+from dnis_service.jobs import purge_history, refresh_pool_gauges, release_expired
+from tests.conftest import Tenant
+
+
+def releases(tenant: str, reason: str = "expired", kind: str = "phone") -> float:
+    return metrics.REGISTRY.get_sample_value(
+        "dnis_releases_total", {"tenant": tenant, "kind": kind, "reason": reason}
+    ) or 0.0
+
+
+async def hold_phones(db: asyncpg.Pool, tenant: Tenant, count: int, expires_in: str) -> None:
+    """`count` phones of the tenant, each held by an interaction until now() + expires_in."""
+    scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    prefix = int(tenant.tenant_id[:4])
+    await db.execute(
+        """INSERT INTO phones (scope_id, phone_number) SELECT $1, ($2::bigint * 100000000 + n)::text
+           FROM generate_series(1, $3) n""",
+        scope_id, prefix, count,
+    )
+    await db.execute(
+        f"""WITH held AS (
+               INSERT INTO allocations (scope_id, kind, phone_id, phone_number, unique_id, allocated_at, expires_at)
+               SELECT scope_id, 'phone', phone_id, phone_number, 'i' || phone_id, now() - interval '1 hour',
+                      now() + interval '{expires_in}'
+               FROM phones WHERE scope_id = $1 AND allocation_id IS NULL
+               RETURNING allocation_id, phone_id, expires_at)
+           UPDATE phones p SET allocation_id = h.allocation_id, expires_at = h.expires_at
+           FROM held h WHERE p.phone_id = h.phone_id""",
+        scope_id,
+    )
+
+
+async def test_release_job_ends_expired_allocations_as_expired_at_their_expiry(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 30, "-1 minute")
+    before = releases(tenant.tenant_id)
+    assert await release_expired(db, batch=7) == 30
+    rows = await db.fetch("SELECT end_reason, ended_at = expires_at AS exact FROM allocations")
+    assert {(r["end_reason"], r["exact"]) for r in rows} == {("expired", True)}
+    assert await db.fetchval("SELECT count(*) FROM phones WHERE allocation_id IS NOT NULL") == 0
+    assert releases(tenant.tenant_id) - before == 30
+
+
+async def test_release_job_leaves_live_allocations_alone(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 5, "1 hour")
+    assert await release_expired(db) == 0
+    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at IS NULL") == 5
+
+
+async def test_release_job_ends_expired_dtmf_codes(db, tenant: Tenant) -> None:
+    scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    await db.execute(
+        """INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, allocated_at, expires_at)
+           VALUES ($1, 'dtmf', '123456', 'u1', now() - interval '1 hour', now() - interval '1 second')""",
+        scope_id,
+    )
+    assert await release_expired(db) == 1
+    assert await db.fetchval("SELECT end_reason FROM allocations") == "expired"
+
+
+async def test_two_replicas_sweeping_together_release_each_allocation_once(
+    db, database_url: str, tenant: Tenant
+) -> None:
+    await hold_phones(db, tenant, 3000, "-1 minute")
+    before = releases(tenant.tenant_id)
+    other = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        counts = await asyncio.gather(release_expired(db, batch=50), release_expired(other, batch=50))
+    finally:
+        await other.close()
+    assert sum(counts) == 3000
+    assert all(count > 0 for count in counts), "both replicas should have taken part"
+    assert await db.fetchval("SELECT count(*) FROM allocations WHERE end_reason = 'expired'") == 3000
+    assert releases(tenant.tenant_id) - before == 3000
+
+
+async def test_pool_gauges_come_from_the_database(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 4, "1 hour")
+    await db.execute("INSERT INTO phones (scope_id, phone_number, enabled) SELECT scope_id, '999001', false "
+                     "FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    await refresh_pool_gauges(db)
+    labels = {"tenant": tenant.tenant_id, "environment": "default", "group": ""}
+
+    def value(state: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value("dnis_pool_phones", labels | {"state": state})
+
+    assert (value("allocated"), value("free"), value("disabled")) == (4, 0, 1)
+
+
+async def test_a_scrape_never_queries_the_database(db) -> None:
+    for n in range(1000):
+        await make_tenant_quick(db, f"t{n}")
+    await refresh_pool_gauges(db)
+    await db.close()  # the scrape below would fail if it needed the database
+    text = generate_latest(metrics.REGISTRY).decode()
+    assert text.count('dnis_pool_phones{environment="default",group="",state="free",tenant="t') == 1000
+
+
+async def make_tenant_quick(db: asyncpg.Pool, tenant_id: str) -> None:
+    await db.execute("INSERT INTO tenants (tenant_id) VALUES ($1)", tenant_id)
+    scope_id = await db.fetchval(
+        "INSERT INTO scopes (tenant_id, environment) VALUES ($1, 'default') RETURNING scope_id", tenant_id
+    )
+    await db.execute("INSERT INTO phones (scope_id, phone_number) VALUES ($1, $2)", scope_id,
+                     f"77{scope_id:08d}")
+
+
+@pytest.mark.parametrize(("ended_days_ago", "kept"), [(31, False), (29, True)])
+async def test_retention_purges_only_history_older_than_the_period(
+    db, tenant: Tenant, ended_days_ago: int, kept: bool
+) -> None:
+    scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    await db.execute(
+        """INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, allocated_at, expires_at, ended_at, end_reason)
+           VALUES ($1, 'dtmf', '1234', 'old', now() - make_interval(days => $2) - interval '1 hour',
+                   now() - make_interval(days => $2), now() - make_interval(days => $2), 'freed')""",
+        scope_id, ended_days_ago,
+    )
+    await db.execute(
+        "INSERT INTO interactions (scope_id, unique_id, updated_at) VALUES ($1, 'old', now() - make_interval(days => $2))",
+        scope_id, ended_days_ago,
+    )
+    await purge_history(db, retention_days=30, batch=10)
+    assert await db.fetchval("SELECT count(*) FROM allocations") == int(kept)
+    assert await db.fetchval("SELECT count(*) FROM interactions") == int(kept)
+
+
+async def test_retention_keeps_interactions_that_hold_something(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 1, "1 hour")
+    await db.execute("INSERT INTO interactions (scope_id, unique_id, updated_at) "
+                     "SELECT scope_id, unique_id, now() - interval '60 days' FROM allocations")
+    await purge_history(db, retention_days=30)
+    assert await db.fetchval("SELECT count(*) FROM interactions") == 1
