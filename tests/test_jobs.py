@@ -122,13 +122,15 @@ async def test_retention_purges_only_history_older_than_the_period(
 ) -> None:
     scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
     await db.execute(
-        """INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, allocated_at, expires_at, ended_at, end_reason)
+        """INSERT INTO allocations
+               (scope_id, kind, dtmf_code, unique_id, allocated_at, expires_at, ended_at, end_reason)
            VALUES ($1, 'dtmf', '1234', 'old', now() - make_interval(days => $2) - interval '1 hour',
                    now() - make_interval(days => $2), now() - make_interval(days => $2), 'freed')""",
         scope_id, ended_days_ago,
     )
     await db.execute(
-        "INSERT INTO interactions (scope_id, unique_id, updated_at) VALUES ($1, 'old', now() - make_interval(days => $2))",
+        """INSERT INTO interactions (scope_id, unique_id, updated_at)
+           VALUES ($1, 'old', now() - make_interval(days => $2))""",
         scope_id, ended_days_ago,
     )
     await purge_history(db, retention_days=30, batch=10)
