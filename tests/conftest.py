@@ -33,6 +33,15 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    """Make a database unreachable under a running service: drop it, cutting its connections."""
+    await _admin(server_url, f'DROP DATABASE "{database_name(url)}" WITH (FORCE)')
+
+
 async def _admin(url: str, *statements: str) -> None:
     conn = await asyncpg.connect(with_database(url, "postgres"))
     try:

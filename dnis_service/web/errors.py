@@ -32,8 +32,16 @@ from dnis_service.domain.errors import (
 log = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
-_DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, ConnectionError,
-                  OSError, TimeoutError)
+# The database cannot be reached, is shutting down or restarting, or its database is gone:
+# the request may succeed later, so 503 rather than 500.
+_DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    OSError,
+    TimeoutError,
+)
 
 Handler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
 
