@@ -78,7 +78,9 @@ async def test_two_processes_under_load_never_double_allocate(db, database_url, 
     history = {r["unique_id"]: r for r in await db.fetch("SELECT * FROM allocations")}
     assert {uid: history[uid]["phone_number"] for uid, _ in granted} == dict(granted)
     assert all(r["ended_at"] is not None and r["end_reason"] in ("freed", "expired") for r in history.values())
-    by_reason = {reason: sum(1 for r in history.values() if r["end_reason"] == reason) for reason in ("freed", "expired")}
+    by_reason = {
+        reason: sum(1 for r in history.values() if r["end_reason"] == reason) for reason in ("freed", "expired")
+    }
     counted = {
         reason: sum(counter_sum(t, "dnis_releases_total", tenant="soak", reason=reason) for t in texts)
         for reason in ("freed", "expired")
