@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from dnis_service.domain.errors import (
     PhoneNotFound,
     PoolExhausted,
 )
+from dnis_service.domain.interactions import lookup_columns, save_user_data
 from dnis_service.domain.releases import Work, transaction
 
 # A unique violation here means another transaction won a race that the row locks cannot
@@ -28,10 +30,11 @@ _ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Limits:
-    """The service-wide timeout defaults, used where the tenant sets none."""
+    """Service-wide settings the rules need: timeouts where the tenant sets none, retention."""
 
     default_timeout_seconds: int = 300
     max_timeout_seconds: int = 3600
+    retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -71,19 +74,22 @@ def phone_reference(phone: str) -> tuple[str | None, str]:
 
 
 async def allocate_phone(
-    db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, group: object, timeout: object
+    db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, group: object, timeout: object,
+    attributes: Mapping[str, object] | None = None,
 ) -> Allocation:
+    """Allocate a phone; `attributes` (historySearchId, callReturnNumber) go to the interaction."""
     try:
         uid = inputs.unique_id(unique_id)
         wanted_group = None if group is None else inputs.group_name(group, "group")
         seconds = timeout_seconds(timeout, caller, limits)
+        lookup_columns(attributes or {})
     except InvalidInput:
         metrics.allocation_refused(caller.tenant_id, "", "invalid")
         raise
     for _ in range(_ATTEMPTS):
         try:
             async with transaction(db, caller.tenant_id) as work:
-                allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds)
+                allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds, attributes or {})
         except asyncpg.UniqueViolationError:
             continue
         except PoolExhausted:
@@ -96,10 +102,10 @@ async def allocate_phone(
 
 
 async def _allocate_phone(
-    work: Work, caller: Caller, uid: str, group: str | None, seconds: int
+    work: Work, caller: Caller, uid: str, group: str | None, seconds: int, attributes: Mapping[str, object]
 ) -> tuple[Allocation, bool]:
     """The allocation, and whether it is new (False: the interaction already held it)."""
-    held = await live_allocation_of(work, caller, uid, "phone", group)
+    held = await live_allocation_of(work, caller, uid, "phone", group, attributes)
     if held is not None:
         return held, False
     quarantine = float(caller.policy.quarantine_seconds)
@@ -126,13 +132,16 @@ async def _allocate_phone(
 
 
 async def live_allocation_of(
-    work: Work, caller: Caller, uid: str, kind: str, group: str | None
+    work: Work, caller: Caller, uid: str, kind: str, group: str | None, attributes: Mapping[str, object]
 ) -> Allocation | None:
     """The interaction's live allocation of this kind (and group), ending its expired ones.
 
-    Takes the interaction's row lock first, so that concurrent requests for one id queue here.
+    Takes the interaction's row lock first, so that concurrent requests for one id queue here,
+    and records the attributes sent with the allocation in the interaction's user data.
     """
-    await work.conn.execute(query("touch_interaction"), caller.scope_id, uid)
+    user_data = await work.conn.fetchval(query("touch_interaction"), caller.scope_id, uid)
+    if attributes:
+        await save_user_data(work.conn, caller, uid, {**user_data, **attributes})
     live = None
     for row in await work.conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
         if row["expired"]:

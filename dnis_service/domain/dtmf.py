@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 
 import asyncpg
 
@@ -14,6 +15,7 @@ from dnis_service.domain import inputs
 from dnis_service.domain.allocations import Allocation, Limits, live_allocation_of, timeout_seconds
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
+from dnis_service.domain.interactions import lookup_columns
 from dnis_service.domain.releases import transaction
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
@@ -32,17 +34,19 @@ def code_digits(requested: object, caller: Caller) -> int:
 
 
 async def allocate_code(
-    db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, digits: object, timeout: object
+    db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, digits: object, timeout: object,
+    attributes: Mapping[str, object] | None = None,
 ) -> Allocation:
     try:
         uid = inputs.unique_id(unique_id)
         length = code_digits(digits, caller)
         seconds = timeout_seconds(timeout, caller, limits)
+        lookup_columns(attributes or {})
     except InvalidInput:
         metrics.allocation_refused(caller.tenant_id, "", "invalid")
         raise
     async with transaction(db, caller.tenant_id) as work:
-        held = await live_allocation_of(work, caller, uid, "dtmf", None)
+        held = await live_allocation_of(work, caller, uid, "dtmf", None, attributes or {})
         allocation = held or await _draw_code(work.conn, caller, uid, length, seconds)
     if allocation is None:
         metrics.allocation_refused(caller.tenant_id, "", "exhausted")

@@ -111,3 +111,24 @@ class PoolExhausted(DnisError):
 
     def __init__(self) -> None:
         super().__init__("Currently there are no available phone numbers")
+
+
+class InteractionNotFound(NotFound):
+    def __init__(self, unique_id: str) -> None:
+        super().__init__(f"Interaction {unique_id} was not found")
+        self.unique_id = unique_id
+
+
+class InteractionExists(Conflict):
+    def __init__(self, unique_id: str) -> None:
+        super().__init__(f"Interaction {unique_id} already exists")
+
+
+class UnsupportedOperation(InvalidInput):
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"Operation {operation} is not supported by the DNIS service")
+
+
+class UniqueIdNotFound(NotFound):
+    def __init__(self, label: str, value: str) -> None:
+        super().__init__(f"UUID for {label} {value} was not found")

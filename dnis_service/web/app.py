@@ -19,6 +19,7 @@ from dnis_service.jobs import Jobs
 from dnis_service.web.admin import AdminController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
+from dnis_service.web.interactions import InteractionController, LookupController
 from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
 from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
 
@@ -45,7 +46,9 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             log.info("database pool closed")
 
     return Litestar(
-        route_handlers=[DnisController, AdminController, live, ready, prometheus],
+        route_handlers=[
+            DnisController, LookupController, InteractionController, AdminController, live, ready, prometheus,
+        ],
         middleware=[HttpMetricsMiddleware()],
         lifespan=[lifespan],
         dependencies={
@@ -64,6 +67,6 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
 def _initial_state(settings: Settings) -> State:
     return State({
         "settings": settings,
-        "limits": Limits(settings.default_timeout_seconds, settings.max_timeout_seconds),
+        "limits": Limits(settings.default_timeout_seconds, settings.max_timeout_seconds, settings.retention_days),
         "authenticator": Authenticator(),
     })

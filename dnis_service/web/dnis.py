@@ -30,12 +30,22 @@ class AllocateRequest(msgspec.Struct):
     id: str
     group: str | None = None
     timeoutSeconds: int | None = None
+    historySearchId: str | None = None
+    callReturnNumber: str | None = None
 
 
 class DtmfRequest(msgspec.Struct):
     id: str
     digits: int | None = None
     timeoutSeconds: int | None = None
+    historySearchId: str | None = None
+    callReturnNumber: str | None = None
+
+
+def lookup_attributes(data: AllocateRequest | DtmfRequest) -> dict[str, object]:
+    """The interaction attributes sent along with an allocation, for the uniqueId lookups."""
+    sent = {"historySearchId": data.historySearchId, "callReturnNumber": data.callReturnNumber}
+    return {key: value for key, value in sent.items() if value is not None}
 
 
 class ExtendRequest(msgspec.Struct):
@@ -163,14 +173,18 @@ class DnisController(Controller):
         request: Request[Any, Any, Any],
     ) -> Response[Any]:
         """Allocate a phone to an interaction: text/plain phoneNumber, or JSON with Accept."""
-        allocation = await allocations.allocate_phone(db, caller, limits, data.id, data.group, data.timeoutSeconds)
+        allocation = await allocations.allocate_phone(
+            db, caller, limits, data.id, data.group, data.timeoutSeconds, lookup_attributes(data)
+        )
         if _wants_json(request):
             return Response(allocation_json(allocation))
         return _text(allocation.phone_number or "")
 
     @post("/allocate/dtmf", status_code=200, media_type=TEXT, opt=auth(AppKind.WEB))
     async def allocate_dtmf(self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[DtmfRequest]) -> str:
-        allocation = await dtmf.allocate_code(db, caller, limits, data.id, data.digits, data.timeoutSeconds)
+        allocation = await dtmf.allocate_code(
+            db, caller, limits, data.id, data.digits, data.timeoutSeconds, lookup_attributes(data)
+        )
         return allocation.dtmf_code or ""
 
     @get("/allocate/get/{phone:str}", media_type=TEXT, opt=auth(AppKind.DNIS))

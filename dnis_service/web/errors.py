@@ -83,16 +83,20 @@ def admin_domain_error(request: Request[Any, Any, Any], error: Exception) -> Res
     return Response({"message": error.message}, status_code=_status_of(error))
 
 
-def validation_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+def problem_text(error: HTTPException) -> str:
     """Name the offending field: 'timeoutSeconds: Expected `int` >= 1'."""
-    assert isinstance(error, HTTPException)
     problems = error.extra if isinstance(error.extra, list) else []
     for problem in problems:
         if isinstance(problem, dict) and problem.get("key") and problem.get("message"):
             if problem["key"] == "data":
-                return _text(HTTP_400_BAD_REQUEST, f"body: {_body_problem(problem['message'])}")
-            return _text(HTTP_400_BAD_REQUEST, f"{problem['key']}: {problem['message']}")
-    return _text(error.status_code, f"body: {error.detail}")
+                return f"body: {_body_problem(problem['message'])}"
+            return f"{problem['key']}: {problem['message']}"
+    return f"body: {error.detail}"
+
+
+def validation_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    assert isinstance(error, HTTPException)
+    return _text(HTTP_400_BAD_REQUEST, problem_text(error))
 
 
 def _body_problem(message: str) -> str:

@@ -5,6 +5,7 @@
 -- allocations of one interaction id, so concurrent requests for one id take one phone.
 INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $2)
 ON CONFLICT (scope_id, unique_id) DO UPDATE SET updated_at = now(), state = 'active'
+RETURNING user_data
 
 -- name: open_allocations_of_interaction
 SELECT a.allocation_id, a.kind, a.phone_id, a.phone_number, p.dn_id, a.dtmf_code, a.group_name,
