@@ -39,7 +39,7 @@ async def db(server_url: str, template_url: str) -> AsyncIterator[asyncpg.Pool]:
     name = f"dnis_query_plans_{os.getpid()}"
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
                  f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2)
+    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2, statement_timeout_seconds=300)
     yield pool
     await pool.close()
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -106,4 +106,44 @@ async def test_reclaiming_an_expired_phone_uses_the_held_index(db, big_pool: int
 
 async def test_lookup_by_number_or_dn_id_uses_indexes(db, big_pool: int) -> None:
     plan = await plan_of(db, "phone_with_holder", big_pool, "10000000042", "42")
+    assert "Seq Scan" not in set(node_types(plan))
+
+
+INTERACTIONS = 1_000_000
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def many_interactions(db: asyncpg.Pool, big_pool: int) -> int:
+    """1,000,000 interactions with a historySearchId and a call-return number each."""
+    await db.execute(
+        """INSERT INTO interactions (scope_id, unique_id, history_search_id, history_search_set_at,
+                                     call_return_number, call_return_set_at)
+           SELECT $1, 'i' || n, 'h' || n, now() - n * interval '1 millisecond',
+                  (4400000000 + n % 500000)::text, now() - n * interval '1 millisecond'
+           FROM generate_series(1, $2) n""",
+        big_pool, INTERACTIONS,
+    )
+    await db.execute("ANALYZE interactions")
+    return big_pool
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "index"),
+    [
+        ("lookup_history_search_id", "h777", "interactions_history_search_idx"),
+        ("lookup_call_return_number", "4400012345", "interactions_call_return_idx"),
+    ],
+)
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_interaction_lookups_use_their_indexes(
+    db, many_interactions: int, name: str, value: str, index: str, generic: bool
+) -> None:
+    plan = await plan_of(db, name, many_interactions, value, 30, generic=generic)
+    assert index in set(index_names(plan))
+    assert "Seq Scan" not in set(node_types(plan))
+
+
+async def test_dtmf_lookup_uses_a_code_index(db, many_interactions: int) -> None:
+    plan = await plan_of(db, "lookup_dtmf_code", many_interactions, "123456")
+    assert set(index_names(plan)) & {"allocations_open_code_uq", "allocations_code_history_idx"}
     assert "Seq Scan" not in set(node_types(plan))
