@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from dnis_service.config import Settings
 from dnis_service.db.pool import create_pool
@@ -20,6 +19,7 @@ from dnis_service.web.admin import AdminController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
+from dnis_service.web.openapi import openapi_config
 from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
 from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         },
         exception_handlers=exception_handlers(),
         state=_initial_state(settings),
-        openapi_config=OpenAPIConfig(title="dnis-service", version="2", path="/schema"),
+        openapi_config=openapi_config(),
         logging_config=None,
     )
 

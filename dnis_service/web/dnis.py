@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post, put
@@ -14,7 +14,8 @@ from dnis_service.domain import allocations, dtmf, phones
 from dnis_service.domain.allocations import Allocation
 from dnis_service.domain.auth import AppKind
 from dnis_service.domain.errors import InvalidInput
-from dnis_service.web.state import CallerOf, Db, LimitsOf, auth
+from dnis_service.web.openapi import json_body, protected, text
+from dnis_service.web.state import CallerOf, Db, LimitsOf
 
 TEXT = MediaType.TEXT
 
@@ -24,6 +25,12 @@ class NewPhone(msgspec.Struct):
     dnId: str | None = None
     groupName: str | None = None
     enabled: bool = True
+
+
+class PhoneChanges(msgspec.Struct):
+    dnId: str | msgspec.UnsetType | None = msgspec.UNSET
+    groupName: str | msgspec.UnsetType | None = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class AllocateRequest(msgspec.Struct):
@@ -53,34 +60,77 @@ class ExtendRequest(msgspec.Struct):
     timeoutSeconds: int | None = None
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+class AllocationOut(msgspec.Struct):
+    phoneNumber: str | None
+    dnId: str | None
+    uniqueId: str
+    group: str | None
+    allocatedAt: datetime
+    expiresAt: datetime
 
 
-def allocation_json(allocation: Allocation) -> dict[str, Any]:
-    return {
-        "phoneNumber": allocation.phone_number,
-        "dnId": allocation.dn_id,
-        "uniqueId": allocation.unique_id,
-        "group": allocation.group or None,
-        "allocatedAt": _iso(allocation.allocated_at),
-        "expiresAt": _iso(allocation.expires_at),
-    }
+class HolderOut(msgspec.Struct):
+    uniqueId: str
+    allocatedAt: datetime | None
+    expiresAt: datetime | None
 
 
-def phone_json(phone: phones.Phone) -> dict[str, Any]:
-    holder = None if phone.holder is None else {
-        "uniqueId": phone.holder, "allocatedAt": _iso(phone.allocated_at), "expiresAt": _iso(phone.expires_at),
-    }
-    return {
-        "id": str(phone.phone_id),
-        "phoneNumber": phone.phone_number,
-        "dnId": phone.dn_id,
-        "groupName": phone.group_name or None,
-        "enabled": phone.enabled,
-        "state": "free" if holder is None else "allocated",
-        "allocation": holder,
-    }
+class PhoneOut(msgspec.Struct):
+    id: str
+    phoneNumber: str
+    dnId: str | None
+    groupName: str | None
+    enabled: bool
+    state: Literal["free", "allocated"]
+    allocation: HolderOut | None
+
+
+class PhonePage(msgspec.Struct):
+    phones: list[PhoneOut]
+    next: str | None
+
+
+class HistoryEntryOut(msgspec.Struct):
+    uniqueId: str
+    group: str | None
+    allocatedAt: datetime
+    expiresAt: datetime
+    endedAt: datetime | None
+    endReason: str | None
+
+
+class HistoryOut(msgspec.Struct):
+    phone: str
+    at: datetime | None
+    allocations: list[HistoryEntryOut]
+
+
+class Created(msgspec.Struct):
+    created: int
+
+
+class Duplicates(msgspec.Struct):
+    message: str
+    duplicates: list[str]
+
+
+def allocation_out(allocation: Allocation) -> AllocationOut:
+    return AllocationOut(
+        phoneNumber=allocation.phone_number, dnId=allocation.dn_id, uniqueId=allocation.unique_id,
+        group=allocation.group or None, allocatedAt=allocation.allocated_at, expiresAt=allocation.expires_at,
+    )
+
+
+def phone_out(phone: phones.Phone) -> PhoneOut:
+    holder = None if phone.holder is None else HolderOut(phone.holder, phone.allocated_at, phone.expires_at)
+    return PhoneOut(
+        id=str(phone.phone_id), phoneNumber=phone.phone_number, dnId=phone.dn_id, groupName=phone.group_name or None,
+        enabled=phone.enabled, state="free" if holder is None else "allocated", allocation=holder,
+    )
+
+
+NOT_FOUND = text("Phone number <phone> was not found")
+CONFLICT = text("The request contradicts the phone's state")
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -95,14 +145,14 @@ class DnisController(Controller):
     path = "/interact/version/2/dnis"
     tags = ["numbers and allocations"]
 
-    @post("/", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    @post("/", status_code=200, media_type=TEXT, **protected(AppKind.DNIS, user=True, _409=text("Phone exists")))
     async def create_phone(self, db: Db, caller: CallerOf, data: JSONBody[NewPhone]) -> str:
         """Create a phone; the body of the answer is its id."""
         spec = phones.phone_spec(msgspec.structs.asdict(data))
         return str(await phones.create_phone(db, caller, spec))
 
-    @post("/bulk", status_code=200, opt=auth(AppKind.DNIS, user=True))
-    async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> dict[str, int]:
+    @post("/bulk", status_code=200, **protected(AppKind.DNIS, user=True, _409=json_body(Duplicates, "Duplicates")))
+    async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> Created:
         """Create many phones from a JSON array or a text/csv body; all or nothing."""
         body = await request.body()
         try:
@@ -113,9 +163,9 @@ class DnisController(Controller):
                 specs = phones.phone_specs(json.loads(text))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise InvalidInput(f"body: not valid UTF-8 JSON or CSV ({error})") from None
-        return {"created": await phones.create_phones(db, caller, specs)}
+        return Created(await phones.create_phones(db, caller, specs))
 
-    @get("/", opt=auth(AppKind.DNIS, user=True))
+    @get("/", **protected(AppKind.DNIS, user=True))
     async def list_phones(
         self, db: Db, caller: CallerOf,
         group_name: Annotated[str | None, QueryParameter(name="groupName")] = None,
@@ -123,51 +173,44 @@ class DnisController(Controller):
         phone_state: Annotated[str | None, QueryParameter(name="state")] = None,
         after: FromQuery[str | None] = None,
         limit: FromQuery[int] = 100,
-    ) -> dict[str, Any]:
+    ) -> PhonePage:
         """List phones in phoneNumber order; pass the answer's `next` as `after` for the next page."""
         page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, limit)
-        return {
-            "phones": [phone_json(p) for p in page],
-            "next": page[-1].phone_number if len(page) == limit else None,
-        }
+        return PhonePage([phone_out(p) for p in page], page[-1].phone_number if len(page) == limit else None)
 
-    @get("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
-    async def get_phone(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> dict[str, Any]:
-        return phone_json(await phones.get_phone(db, caller, phone))
+    @get("/{phone:str}", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
+    async def get_phone(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> PhoneOut:
+        return phone_out(await phones.get_phone(db, caller, phone))
 
-    @put("/{phone:str}", opt=auth(AppKind.DNIS, user=True))
+    @put("/{phone:str}", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND, _409=CONFLICT))
     async def update_phone(
-        self, db: Db, caller: CallerOf, phone: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> dict[str, Any]:
+        self, db: Db, caller: CallerOf, phone: FromPath[str], data: JSONBody[PhoneChanges]
+    ) -> PhoneOut:
         """Change dnId, groupName and enabled (the fields present)."""
-        return phone_json(await phones.update_phone(db, caller, phone, data))
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        return phone_out(await phones.update_phone(db, caller, phone, changes))
 
-    @delete("/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    @delete("/{phone:str}", status_code=200, media_type=TEXT,
+            **protected(AppKind.DNIS, user=True, _404=NOT_FOUND, _409=CONFLICT))
     async def delete_phone(self, db: Db, caller: CallerOf, phone: FromPath[str], force: FromQuery[bool] = False) -> str:
         await phones.delete_phone(db, caller, phone, force)
         return ""
 
-    @get("/{phone:str}/history", opt=auth(AppKind.DNIS, user=True))
+    @get("/{phone:str}/history", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
     async def phone_history(
         self, db: Db, caller: CallerOf, phone: FromPath[str], at: FromQuery[datetime | None] = None
-    ) -> dict[str, Any]:
+    ) -> HistoryOut:
         """Who held the phone at `at` (ISO 8601), or its latest allocations."""
         if at is not None and at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         entries = await allocations.phone_history(db, caller, phone, at)
-        return {
-            "phone": phone,
-            "at": _iso(at),
-            "allocations": [
-                {
-                    "uniqueId": e.unique_id, "group": e.group or None, "allocatedAt": _iso(e.allocated_at),
-                    "expiresAt": _iso(e.expires_at), "endedAt": _iso(e.ended_at), "endReason": e.end_reason,
-                }
-                for e in entries
-            ],
-        }
+        return HistoryOut(phone, at, [
+            HistoryEntryOut(e.unique_id, e.group or None, e.allocated_at, e.expires_at, e.ended_at, e.end_reason)
+            for e in entries
+        ])
 
-    @post("/allocate/new", status_code=200, opt=auth(AppKind.WEB))
+    @post("/allocate/new", status_code=200, media_type=TEXT,
+          **protected(AppKind.WEB, _403=text("Currently there are no available phone numbers")))
     async def allocate(
         self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[AllocateRequest],
         request: Request[Any, Any, Any],
@@ -177,22 +220,24 @@ class DnisController(Controller):
             db, caller, limits, data.id, data.group, data.timeoutSeconds, lookup_attributes(data)
         )
         if _wants_json(request):
-            return Response(allocation_json(allocation))
+            return Response(allocation_out(allocation), media_type=MediaType.JSON)
         return _text(allocation.phone_number or "")
 
-    @post("/allocate/dtmf", status_code=200, media_type=TEXT, opt=auth(AppKind.WEB))
+    @post("/allocate/dtmf", status_code=200, media_type=TEXT,
+          **protected(AppKind.WEB, _403=text("No free code could be found")))
     async def allocate_dtmf(self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[DtmfRequest]) -> str:
         allocation = await dtmf.allocate_code(
             db, caller, limits, data.id, data.digits, data.timeoutSeconds, lookup_attributes(data)
         )
         return allocation.dtmf_code or ""
 
-    @get("/allocate/get/{phone:str}", media_type=TEXT, opt=auth(AppKind.DNIS))
+    @get("/allocate/get/{phone:str}", media_type=TEXT, **protected(AppKind.DNIS, _404=NOT_FOUND))
     async def holder(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> str:
         """The interaction id holding the phone; empty when it is free."""
         return await allocations.phone_holder(db, caller, phone) or ""
 
-    @post("/allocate/free/{phone:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    @post("/allocate/free/{phone:str}", status_code=200, media_type=TEXT,
+          **protected(AppKind.DNIS, user=True, _404=NOT_FOUND, _409=CONFLICT))
     async def free(
         self, db: Db, caller: CallerOf, phone: FromPath[str],
         unique_id: Annotated[str | None, QueryParameter(name="uniqueId")] = None,
@@ -200,7 +245,8 @@ class DnisController(Controller):
         await allocations.free_phone(db, caller, phone, unique_id)
         return ""
 
-    @post("/allocate/free/dtmf/{code:str}", status_code=200, media_type=TEXT, opt=auth(AppKind.DNIS, user=True))
+    @post("/allocate/free/dtmf/{code:str}", status_code=200, media_type=TEXT,
+          **protected(AppKind.DNIS, user=True, _404=text("DTMF code <code> was not found"), _409=CONFLICT))
     async def free_dtmf(
         self, db: Db, caller: CallerOf, code: FromPath[str],
         unique_id: Annotated[str | None, QueryParameter(name="uniqueId")] = None,
@@ -208,9 +254,9 @@ class DnisController(Controller):
         await dtmf.free_code(db, caller, code, unique_id)
         return ""
 
-    @post("/allocate/extend/{phone:str}", status_code=200, opt=auth(AppKind.WEB))
+    @post("/allocate/extend/{phone:str}", status_code=200, **protected(AppKind.WEB, _404=NOT_FOUND))
     async def extend(
         self, db: Db, caller: CallerOf, limits: LimitsOf, phone: FromPath[str], data: JSONBody[ExtendRequest]
-    ) -> dict[str, Any]:
+    ) -> AllocationOut:
         allocation = await allocations.extend_phone(db, caller, limits, phone, data.id, data.timeoutSeconds)
-        return allocation_json(allocation)
+        return allocation_out(allocation)
