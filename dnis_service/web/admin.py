@@ -9,13 +9,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from dnis_service.domain import tenants
 from dnis_service.domain.errors import DnisError
-from dnis_service.web.errors import admin_domain_error
+from dnis_service.web.errors import admin_domain_error, problem_text
 from dnis_service.web.state import Db
 
 
@@ -58,18 +59,38 @@ def settings_json(settings: tenants.TenantSettings) -> dict[str, Any]:
     }
 
 
+class Problem(msgspec.Struct):
+    message: str
+
+
+def admin_http_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    """Framework errors (bad token, bad body, API off) in the operator API's JSON shape."""
+    assert isinstance(error, HTTPException)
+    message = problem_text(error) if error.status_code == 400 else error.detail
+    return Response(Problem(message), status_code=error.status_code)
+
+
+ERRORS = {
+    code: ResponseSpec(Problem, description=description, generate_examples=False)
+    for code, description in [(400, "Invalid input, naming the field"), (401, "Missing or wrong admin token"),
+                              (404, "Unknown tenant, application or user; or the operator API is off"),
+                              (409, "Already exists")]
+}
+
+
 class AdminController(Controller):
     path = "/admin/v1/tenants"
     guards = [require_admin_token]
-    exception_handlers = {DnisError: admin_domain_error}
+    exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error}
     tags = ["operator"]
+    security = [{"adminToken": []}]
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=ERRORS)
     async def create_tenant(self, db: Db, data: JSONBody[NewTenant]) -> dict[str, Any]:
         await tenants.create_tenant(db, data.tenantId, data.name, data.environments)
         return {"tenantId": data.tenantId}
 
-    @post("/{tenant_id:str}/applications", status_code=201)
+    @post("/{tenant_id:str}/applications", status_code=201, responses=ERRORS)
     async def create_application(
         self, db: Db, tenant_id: FromPath[str], data: JSONBody[NewApplicationRequest]
     ) -> dict[str, Any]:
@@ -80,28 +101,28 @@ class AdminController(Controller):
             "kind": app.kind, "environment": app.environment,
         }
 
-    @delete("/{tenant_id:str}/applications/{application_id:str}", status_code=204)
+    @delete("/{tenant_id:str}/applications/{application_id:str}", status_code=204, responses=ERRORS)
     async def revoke_application(self, db: Db, tenant_id: FromPath[str], application_id: FromPath[str]) -> None:
         await tenants.revoke_application(db, tenant_id, application_id)
 
-    @post("/{tenant_id:str}/users", status_code=201)
+    @post("/{tenant_id:str}/users", status_code=201, responses=ERRORS)
     async def create_user(self, db: Db, tenant_id: FromPath[str], data: JSONBody[NewUser]) -> dict[str, Any]:
         await tenants.create_user(db, tenant_id, data.userId, data.password)
         return {"userId": data.userId}
 
-    @delete("/{tenant_id:str}/users/{user_id:str}", status_code=204)
+    @delete("/{tenant_id:str}/users/{user_id:str}", status_code=204, responses=ERRORS)
     async def delete_user(self, db: Db, tenant_id: FromPath[str], user_id: FromPath[str]) -> None:
         await tenants.delete_user(db, tenant_id, user_id)
 
-    @get("/{tenant_id:str}/settings")
+    @get("/{tenant_id:str}/settings", responses=ERRORS)
     async def get_settings(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         return settings_json(await tenants.get_settings(db, tenant_id))
 
-    @patch("/{tenant_id:str}/settings")
+    @patch("/{tenant_id:str}/settings", responses=ERRORS)
     async def update_settings(self, db: Db, tenant_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         return settings_json(await tenants.update_settings(db, tenant_id, data))
 
-    @get("/{tenant_id:str}/pool")
+    @get("/{tenant_id:str}/pool", responses=ERRORS)
     async def pool(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         rows = await tenants.pool_stats(db, tenant_id)
         return {"tenantId": tenant_id, "pools": [_camel(asdict(row)) for row in rows]}
