@@ -78,7 +78,7 @@ async def _with_pool(url: str, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from dnis_service.web.app import create_app
+    from dnis_service.app import create_app
 
     url = database_url(settings)
     asyncio.run(check_database(url))

@@ -36,6 +36,7 @@ class Settings:
     more_info_url: str
     statement_timeout_seconds: float
     run_jobs: bool
+    soap_max_body_bytes: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +62,7 @@ class Settings:
             more_info_url=reader.text("DNIS_MORE_INFO_URL", "https://example.invalid/dnis-service/support"),
             statement_timeout_seconds=reader.number("DNIS_DB_STATEMENT_TIMEOUT_SECONDS", 5.0, float, low=0.1),
             run_jobs=reader.flag("DNIS_RUN_JOBS", True),
+            soap_max_body_bytes=reader.number("DNIS_SOAP_MAX_BODY_BYTES", 64 * 1024, int, low=1024),
         )
         if settings.default_timeout_seconds > settings.max_timeout_seconds:
             raise ConfigError("DNIS_DEFAULT_TIMEOUT_SECONDS must not exceed DNIS_MAX_TIMEOUT_SECONDS")

@@ -31,6 +31,10 @@ SWEEP_SECONDS = Histogram(
     "dnis_sweep_duration_seconds", "Duration of one run of the release job.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
 )
+SOAP_CALLS = Counter(
+    "dnis_soap_requests", "SOAP requests by endpoint, operation and outcome.", ["endpoint", "operation", "outcome"],
+    registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "dnis_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=REGISTRY
 )
@@ -102,3 +106,7 @@ def releases_made(releases: Iterable[Release]) -> None:
 
 def lookup_made(attribute: str, hit: bool) -> None:
     LOOKUPS.labels(attribute, "hit" if hit else "miss").inc()
+
+
+def soap_call(endpoint: str, operation: str, outcome: str) -> None:
+    SOAP_CALLS.labels(endpoint, operation, outcome).inc()

@@ -167,15 +167,20 @@ async def phone_holder(db: asyncpg.Pool, caller: Caller, phone: str) -> str | No
     return row["unique_id"] if row["live"] else None
 
 
-async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str | None = None) -> None:
-    """End the phone's allocation, if any; with only_for, only if that interaction holds it."""
+async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str | None = None) -> bool:
+    """End the phone's allocation, if any; with only_for, only if that interaction holds it.
+
+    Returns whether a live allocation was ended.
+    """
     async with transaction(db, caller.tenant_id) as work:
         row = await lock_phone(work.conn, caller, phone)
         if row["allocation_id"] is None:
-            return
+            return False
         if only_for is not None and row["live"] and row["unique_id"] != only_for:
             raise AllocatedToAnother(phone)
         await work.end_allocation(row["allocation_id"], "freed")
+        live: bool = row["live"]
+        return live
 
 
 async def extend_phone(

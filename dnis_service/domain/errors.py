@@ -6,6 +6,20 @@ invents an error text of its own.
 
 from __future__ import annotations
 
+import asyncpg
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+# The database cannot be reached, is shutting down or restarting, or its database is gone:
+# the request may succeed later, so adapters answer "unavailable" rather than "internal error".
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    OSError,
+    TimeoutError,
+)
+
 
 class DnisError(Exception):
     """Base of every error a caller may see."""

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -20,6 +19,8 @@ from litestar.status_codes import (
 )
 
 from dnis_service.domain.errors import (
+    DATABASE_DOWN,
+    DATABASE_UNAVAILABLE,
     Conflict,
     DnisError,
     DuplicatePhones,
@@ -30,18 +31,6 @@ from dnis_service.domain.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
-# The database cannot be reached, is shutting down or restarting, or its database is gone:
-# the request may succeed later, so 503 rather than 500.
-_DATABASE_DOWN = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InvalidCatalogNameError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    OSError,
-    TimeoutError,
-)
 
 Handler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
 
@@ -115,6 +104,6 @@ def exception_handlers() -> dict[type[Exception] | int, Handler]:
         ValidationException: validation_error,
         HTTP_400_BAD_REQUEST: validation_error,  # malformed JSON and other body errors
     }
-    for error_type in _DATABASE_DOWN:
+    for error_type in DATABASE_DOWN:
         handlers[error_type] = database_unavailable
     return handlers

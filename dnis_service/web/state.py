@@ -14,7 +14,7 @@ from dnis_service.config import Settings
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
 
-# Handler parameters filled by the app's dependencies (see web/app.py).
+# Handler parameters filled by the app's dependencies (see dnis_service/app.py).
 Db = NamedDependency[asyncpg.Pool]
 CallerOf = NamedDependency[Caller]
 LimitsOf = NamedDependency[Limits]

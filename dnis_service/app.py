@@ -1,4 +1,5 @@
-"""The litestar application factory."""
+"""The composition root: one litestar app serving REST (web/) and SOAP (soap/), which know nothing
+of each other, with the pool and the jobs in its lifespan."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dnis_service.db.pool import create_pool
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import Authenticator
 from dnis_service.jobs import Jobs
+from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
@@ -48,6 +50,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
     return Litestar(
         route_handlers=[
             DnisController, LookupController, InteractionController, AdminController, live, ready, prometheus,
+            *soap_routes(settings),
         ],
         middleware=[HttpMetricsMiddleware()],
         lifespan=[lifespan],

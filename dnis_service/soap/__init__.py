@@ -1,0 +1,1 @@
+"""The SOAP adapter (spyne): the vendor's agent and DNIS endpoints."""

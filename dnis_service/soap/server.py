@@ -1,0 +1,203 @@
+"""Serves spyne applications in-process on the app's event loop: refuse hostile XML, parse with
+spyne, await the operation's coroutine, serialise its answer or fault."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from lxml.builder import E
+from spyne import Application, Fault
+from spyne.interface import InterfaceDocuments
+from spyne.protocol.soap import Soap11
+from spyne.server import ServerBase
+from spyne.server.http import HttpMethodContext, HttpTransportContext
+
+from dnis_service import metrics
+from dnis_service.domain.errors import (
+    DATABASE_DOWN,
+    DATABASE_UNAVAILABLE,
+    DnisError,
+    InvalidInput,
+    NotAuthenticated,
+)
+from dnis_service.soap.services import SoapCall
+
+log = logging.getLogger(__name__)
+
+XML = "text/xml; charset=utf-8"
+VALIDATION_ERROR = "Validation error"
+# A DTD is never needed by these operations, and is how XXE and entity bombs arrive.
+_HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+# Only ever used after the DTD check; belt and braces all the same.
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+class _Transport(HttpTransportContext):  # type: ignore[misc]
+    def get_request_method(self) -> str:
+        return "POST"
+
+    def get_request_content_type(self) -> str:
+        content_type: str = self.req.get("content_type", XML)
+        return content_type
+
+
+class _Context(HttpMethodContext):  # type: ignore[misc]
+    HttpTransportContext = _Transport
+
+
+_SOAP_CODES = ("Client", "Server", "VersionMismatch", "MustUnderstand")
+
+
+class _Soap11(Soap11):  # type: ignore[misc]
+    """Soap11 whose faults look like the vendor's: a code of its own (0x7000000) goes out bare,
+    not as 'soap11env:0x7000000', and there is no empty faultactor."""
+
+    def fault_to_parent(self, ctx: Any, cls: Any, inst: Fault, parent: Any, ns: Any, *args: Any, **kwargs: Any) -> Any:
+        code = inst.faultcode
+        qualified = code.split(".")[0] in _SOAP_CODES
+        subelements = [
+            E("faultcode", f"{self.soap_env}:{code}" if qualified else code),
+            E("faultstring", inst.faultstring),
+        ]
+        return self._fault_to_parent_impl(ctx, cls, inst, parent, ns, subelements)
+
+
+class _Server(ServerBase):  # type: ignore[misc]
+    transport = "http://schemas.xmlsoap.org/soap/http"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+class SoapApplication:
+    """One spyne application: its parser and serialiser, and its WSDL at a pinned address."""
+
+    def __init__(self, services: list[Any], namespace: str, name: str, address: str) -> None:
+        app = Application(services, tns=namespace, name=name, in_protocol=_Soap11(validator="lxml"),
+                          out_protocol=_Soap11())
+        self.namespace = namespace
+        self._server = _Server(app)
+        documents = InterfaceDocuments(app.interface)
+        # The address callers see is the configured public URL, not a Host header.
+        documents.wsdl11.build_interface_document(address)
+        self.wsdl: bytes = documents.wsdl11.get_interface_document()
+
+    async def answer(self, body: bytes, content_type: str, call: SoapCall, endpoint: str) -> Answer:
+        context = _Context(self._server, {"content_type": content_type}, XML)
+        context.in_string = [body]
+        context = self._server.generate_contexts(context)[0]
+        operation = "unknown"
+        try:
+            if context.in_error:
+                raise _client_fault(context.in_error)
+            self._server.get_in_object(context)
+            if context.in_error:
+                raise _client_fault(context.in_error)
+            operation = context.descriptor.name
+            context.udc = call
+            self._server.get_out_object(context)
+            if context.out_error:
+                raise context.out_error
+            context.out_object = [await context.out_object[0]]
+        except Exception as error:
+            fault = fault_for(error)
+            metrics.soap_call(endpoint, operation, outcome_of(fault))
+            context.out_error = fault
+            self._server.get_out_string(context)
+            return Answer(500, b"".join(context.out_string))
+        self._server.get_out_string(context)
+        metrics.soap_call(endpoint, operation, "ok")
+        return Answer(200, b"".join(context.out_string))
+
+    def fault(self, fault: Fault) -> bytes:
+        """A fault envelope for a request that never reached spyne (hostile or oversized)."""
+        context = _Context(self._server, {}, XML)
+        context.out_error = fault
+        self._server.get_out_string(context)
+        return b"".join(context.out_string)
+
+
+def _client_fault(error: Any) -> Fault:
+    code = str(getattr(error, "faultcode", ""))
+    if "ResourceNotFound" in code or "MethodNotFound" in code:
+        return Fault("Client", "Unknown operation")
+    return Fault("Client", VALIDATION_ERROR)
+
+
+def fault_for(error: BaseException) -> Fault:
+    """The seeds' faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
+    never a stack trace."""
+    if isinstance(error, Fault):
+        return error
+    if isinstance(error, NotAuthenticated):
+        return Fault("0x7000000", error.message)
+    if isinstance(error, InvalidInput):
+        return Fault("Client", VALIDATION_ERROR)
+    if isinstance(error, DnisError):
+        return Fault("Client", error.message)
+    if isinstance(error, DATABASE_DOWN):
+        return Fault("Server", DATABASE_UNAVAILABLE)
+    log.exception("SOAP operation failed")
+    return Fault("Server", "Internal error")
+
+
+def outcome_of(fault: Fault) -> str:
+    code = str(fault.faultcode)
+    if code == "0x7000000":
+        return "unauthenticated"
+    return "client_fault" if code.startswith("Client") else "server_fault"
+
+
+class SoapEndpoint:
+    """A SOAP URL: hostile-input checks, then the application the body's namespace names."""
+
+    def __init__(self, name: str, primary: SoapApplication, others: list[SoapApplication], max_body: int) -> None:
+        self.name = name
+        self.primary = primary
+        self._by_namespace = {app.namespace: app for app in [primary, *others]}
+        self.max_body = max_body
+
+    def _refuse(self, reason: str) -> Answer:
+        metrics.soap_call(self.name, "unknown", "client_fault")
+        return Answer(500, self.primary.fault(Fault("Client", reason)))
+
+    async def answer(self, body: bytes, content_type: str, call: SoapCall) -> Answer:
+        if len(body) > self.max_body:
+            return self._refuse(f"Request body over {self.max_body} bytes")
+        if _HOSTILE.search(body):
+            return self._refuse("DTDs and entities are not allowed")
+        return await self._application_for(body).answer(body, content_type, call, self.name)
+
+    def _application_for(self, body: bytes) -> SoapApplication:
+        """The application of the Body's first element's namespace (the agent endpoint also
+        takes the DNIS namespace's requests, contract §8); the primary one if none matches."""
+        try:
+            root = etree.fromstring(body, _SAFE_PARSER)
+        except etree.XMLSyntaxError:
+            return self.primary  # spyne answers with the fault
+        operation = next(iter(root.iterfind(f"{{{SOAP_ENV}}}Body/*")), None)
+        namespace = etree.QName(operation).namespace if operation is not None else None
+        return self._by_namespace.get(namespace or "", self.primary)
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    """The request body, read up to one byte past the limit (so an oversized body is known)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await asyncio.wait_for(receive(), timeout=30)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit + 1:
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)

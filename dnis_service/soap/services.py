@@ -1,0 +1,123 @@
+"""The SOAP operations of the seeds, each a translation of one domain call.
+
+A spyne method here returns a coroutine; the server (soap/server.py) awaits it. What the
+method needs (pool, caller's credentials, limits) comes in ctx.udc, a SoapCall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from spyne import Boolean, ServiceBase, Unicode, rpc
+
+from dnis_service.domain import allocations, lookups, phones
+from dnis_service.domain.allocations import Limits
+from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
+from dnis_service.domain.errors import NotFound, PhoneNotFound
+
+AGENT_NS = "http://com/jacada/interact/agent/soap"
+DNIS_NS = "http://com/jacada/interact/dnis/soap"
+SUCCESS = "Success"
+
+
+@dataclass(frozen=True)
+class SoapCall:
+    """What one SOAP request carries into its operation."""
+
+    db: asyncpg.Pool
+    authenticator: Authenticator
+    credentials: Credentials
+    limits: Limits
+
+    async def caller(self, kind: AppKind, user: bool = False) -> Caller:
+        return await self.authenticator.authenticate(self.db, self.credentials, kind, user)
+
+
+def _call(ctx: Any) -> SoapCall:
+    call: SoapCall = ctx.udc
+    return call
+
+
+def operation(request: str, response: str, out: str, *params: Any) -> Callable[[Any], Any]:
+    """A document/literal operation whose elements are named as in the vendor's WSDL."""
+    return rpc(  # type: ignore[no-any-return]
+        *params, _in_message_name=request, _out_message_name=response, _returns=Unicode, _out_variable_name=out,
+    )
+
+
+async def _unique_id(call: SoapCall, criteria: str | None, value: str | None) -> str:
+    caller = await call.caller(AppKind.PUBLIC)
+    try:
+        return await lookups.find_unique_id(
+            call.db, caller, criteria or "", value or "", call.limits.retention_days
+        )
+    except NotFound as missing:  # seed 004: the not-found text is the answer, not a fault
+        return missing.message
+
+
+async def _holder(call: SoapCall, phone: str | None) -> str:
+    caller = await call.caller(AppKind.DNIS)
+    try:
+        return await allocations.phone_holder(call.db, caller, phone or "") or ""
+    except NotFound as missing:
+        return missing.message
+
+
+async def _allocate(call: SoapCall, unique_id: str | None, group: str | None) -> str:
+    caller = await call.caller(AppKind.WEB)
+    allocation = await allocations.allocate_phone(call.db, caller, call.limits, unique_id, group or None, None)
+    return allocation.phone_number or ""
+
+
+async def _free(call: SoapCall, phone: str | None) -> str:
+    caller = await call.caller(AppKind.DNIS, user=True)
+    try:
+        ended = await allocations.free_phone(call.db, caller, phone or "")
+    except NotFound as missing:
+        return missing.message
+    # Seed 003: a phone that is there but not allocated answers as if it were not found.
+    return SUCCESS if ended else PhoneNotFound(phone or "").message
+
+
+async def _create_phone(
+    call: SoapCall, phone_number: str | None, dn_id: str | None, group_name: str | None, enabled: bool | None
+) -> str:
+    caller = await call.caller(AppKind.DNIS, user=True)
+    spec = phones.phone_spec({"phoneNumber": phone_number, "dnId": dn_id, "groupName": group_name,
+                              "enabled": True if enabled is None else enabled})
+    return str(await phones.create_phone(call.db, caller, spec))
+
+
+class DnisService(ServiceBase):  # type: ignore[misc]
+    __namespace__ = DNIS_NS
+
+    @operation("FreeDnisAllocationRequest", "FreeDnisAllocationResponse", "result", Unicode(min_occurs=1))
+    def FreeDnisAllocation(ctx: Any, phone: str | None) -> Awaitable[str]:
+        return _free(_call(ctx), phone)
+
+    @operation("CreatePhoneRequest", "CreatePhoneResponse", "id",
+               Unicode(min_occurs=1), Unicode, Unicode, Boolean)
+    def CreatePhone(
+        ctx: Any, phoneNumber: str | None, dnId: str | None, groupName: str | None, enabled: bool | None
+    ) -> Awaitable[str]:
+        return _create_phone(_call(ctx), phoneNumber, dnId, groupName, enabled)
+
+
+class AgentService(ServiceBase):  # type: ignore[misc]
+    __namespace__ = AGENT_NS
+
+    @operation("GetInteractionUniqueIdRequest", "GetInteractionUniqueIdResponse", "uniqueId",
+               Unicode(min_occurs=1), Unicode(min_occurs=1))
+    def GetInteractionUniqueId(ctx: Any, searchCreteria: str | None, searchValue: str | None) -> Awaitable[str]:
+        return _unique_id(_call(ctx), searchCreteria, searchValue)
+
+    @operation("GetDnisAllocationRequest", "GetDnisAllocationResponse", "uniqueId", Unicode(min_occurs=1))
+    def GetDnisAllocation(ctx: Any, phone: str | None) -> Awaitable[str]:
+        return _holder(_call(ctx), phone)
+
+    @operation("AllocateDnisRequest", "AllocateDnisResponse", "phone", Unicode(min_occurs=1), Unicode)
+    def AllocateDnis(ctx: Any, uniqueId: str | None, group: str | None) -> Awaitable[str]:
+        return _allocate(_call(ctx), uniqueId, group)
