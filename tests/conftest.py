@@ -12,17 +12,18 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
+from dnis_service.app import create_app
 from dnis_service.config import Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import create_pool
 from dnis_service.domain import tenants
-from dnis_service.web.app import create_app
 
 TEMPLATE = f"dnis_template_{os.getpid()}"
 _numbers = itertools.count(1)
@@ -245,3 +246,45 @@ async def set_policy(db: asyncpg.Pool, tenant_id: str, **columns: int | None) ->
     """Change tenant policy columns (default_timeout_seconds, quarantine_seconds, ...) directly."""
     for column, value in columns.items():
         await db.execute(f"UPDATE tenants SET {column} = $2 WHERE tenant_id = $1", tenant_id, value)
+
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+AGENT_SOAP = "/interact/version/2/agent/soap"
+DNIS_SOAP = "/interact/version/2/dnis/soap"
+
+
+@dataclass(frozen=True)
+class SoapAnswer:
+    """A SOAP response, read the way a client would: the fault's code and text, or the
+    text of one element of the answer."""
+
+    status: int
+    content_type: str
+    xml: Any
+
+    @property
+    def fault(self) -> tuple[tuple[str, str] | str, str] | None:
+        """(faultcode as (namespace, name) when qualified, else as written; faultstring)."""
+        found = self.xml.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+        if found is None:
+            return None
+        code_element = found.find("faultcode")
+        code = code_element.text
+        if ":" in code:
+            prefix, name = code.split(":", 1)
+            code = (code_element.nsmap[prefix], name)
+        return code, found.find("faultstring").text
+
+    def text_of(self, namespace: str, response: str, element: str) -> str | None:
+        found = self.xml.find(f"{{{SOAP_ENV}}}Body/{{{namespace}}}{response}/{{{namespace}}}{element}")
+        assert found is not None, f"no {response}/{element} in the answer"
+        text: str | None = found.text
+        return text
+
+
+async def post_soap(client: httpx.AsyncClient, path: str, body: bytes, headers: dict[str, str]) -> SoapAnswer:
+    from lxml import etree
+
+    response = await client.post(path, content=body, headers=headers | {"Content-Type": "text/xml; charset=utf-8"})
+    xml = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False, no_network=True))
+    return SoapAnswer(response.status_code, response.headers["content-type"], xml)

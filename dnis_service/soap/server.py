@@ -127,8 +127,10 @@ class SoapApplication:
 
 
 def _client_fault(error: Any) -> Fault:
+    """Spyne's parse and schema errors as the seeds' Client faults (an unknown operation named so)."""
     code = str(getattr(error, "faultcode", ""))
-    if "ResourceNotFound" in code or "MethodNotFound" in code:
+    detail = str(getattr(error, "faultstring", ""))
+    if "ResourceNotFound" in code or "No matching global declaration" in detail:
         return Fault("Client", "Unknown operation")
     return Fault("Client", VALIDATION_ERROR)
 
@@ -190,14 +192,10 @@ class SoapEndpoint:
 
 
 async def read_body(receive: Any, limit: int) -> bytes:
-    """The request body, read up to one byte past the limit (so an oversized body is known)."""
-    chunks: list[bytes] = []
-    size = 0
+    """The request body, but never more than limit + 1 bytes of it (enough to know it is too big)."""
+    body = bytearray()
     while True:
         message = await asyncio.wait_for(receive(), timeout=30)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= limit + 1:
-            chunks.append(chunk)
+        body += message.get("body", b"")[: limit + 1 - len(body)]
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return bytes(body)
