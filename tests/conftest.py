@@ -9,7 +9,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from dnis_service.config import Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import create_pool
 from dnis_service.domain import tenants
+from tests.service_process import ServiceProcess
 
 TEMPLATE = f"dnis_template_{os.getpid()}"
 _numbers = itertools.count(1)
@@ -288,3 +289,29 @@ async def post_soap(client: httpx.AsyncClient, path: str, body: bytes, headers: 
     response = await client.post(path, content=body, headers=headers | {"Content-Type": "text/xml; charset=utf-8"})
     xml = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False, no_network=True))
     return SoapAnswer(response.status_code, response.headers["content-type"], xml)
+
+
+async def _database_with_tenant(server_url: str, name: str) -> Tenant:
+    """A database copied from the template, with tenant 12345678 and 50 phones 155501…155550."""
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                 f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2)
+    try:
+        tenant = await make_tenant(pool, "12345678")
+        await pool.execute("INSERT INTO phones (scope_id, phone_number, dn_id) SELECT scope_id, (155500 + n)::text, "
+                           "n::text FROM scopes, generate_series(1, 50) n WHERE tenant_id = '12345678'")
+    finally:
+        await pool.close()
+    return tenant
+
+
+@contextmanager
+def service_on_own_database(server_url: str, data_dir: Path, **env: str) -> Iterator[tuple[ServiceProcess, Tenant]]:
+    """A service process (for module-scoped fixtures) on a database of its own."""
+    name = f"dnis_process_{os.getpid()}_{next(_numbers)}"
+    tenant = asyncio.run(_database_with_tenant(server_url, name))
+    try:
+        with ServiceProcess(with_database(server_url, name), data_dir, **env) as process:
+            yield process, tenant
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -4,10 +4,7 @@ schemathesis sends a few hundred generated requests to a real service process an
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -15,36 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from dnis_service.db.pool import create_pool
-from tests.conftest import TEMPLATE, Tenant, _admin, make_tenant, with_database
+from tests.conftest import Tenant, service_on_own_database
 from tests.service_process import ServiceProcess
 
 ADMIN_TOKEN = "fuzz-admin-token"
 PER_OPERATION = 12  # about 30 operations: a few hundred requests in all
 
 
-async def _prepare(server_url: str, name: str) -> Tenant:
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-                 f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2)
-    try:
-        tenant = await make_tenant(pool, "12345678")
-        await pool.execute("INSERT INTO phones (scope_id, phone_number, dn_id) SELECT scope_id, (155500 + n)::text, "
-                           "n::text FROM scopes, generate_series(1, 50) n WHERE tenant_id = '12345678'")
-    finally:
-        await pool.close()
-    return tenant
-
-
 @pytest.fixture(scope="module")
 def service(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tuple[ServiceProcess, Tenant]]:
-    name = f"dnis_openapi_{os.getpid()}"
-    tenant = asyncio.run(_prepare(server_url, name))
-    data_dir: Path = tmp_path_factory.mktemp("openapi")
-    with ServiceProcess(with_database(server_url, name), data_dir, DNIS_ADMIN_TOKEN=ADMIN_TOKEN) as process:
-        yield process, tenant
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with service_on_own_database(server_url, tmp_path_factory.mktemp("openapi"), DNIS_ADMIN_TOKEN=ADMIN_TOKEN) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
