@@ -31,19 +31,8 @@ def soap_client(service: tuple[ServiceProcess, Tenant], wsdl: str, headers: dict
     return zeep.Client(f"{process.url}{wsdl}", transport=Transport(session=session))
 
 
-@pytest.fixture(scope="module")
-def agent(service) -> Iterator[zeep.Client]:
-    yield soap_client(service, f"{AGENT_SOAP}/agent.wsdl", {})
-
-
-def call(client: zeep.Client, headers: dict[str, str], operation: str, **arguments: object) -> object:
-    client.transport.session.headers.clear()
-    client.transport.session.headers.update(headers)
-    return getattr(client.service, operation)(**arguments)
-
-
 def test_allocate_get_and_free_through_zeep(service) -> None:
-    process, tenant = service
+    _, tenant = service
     agent = soap_client(service, f"{AGENT_SOAP}/agent.wsdl", tenant.web)
     phone = agent.service.AllocateDnis(uniqueId="zeep-1", group=None)
     assert phone.startswith("1555")
