@@ -88,4 +88,5 @@ def test_soap_calls_are_counted_per_operation_and_outcome(service) -> None:
     agent = soap_client(service, f"{AGENT_SOAP}/agent.wsdl", tenant.headers("public"))
     agent.service.GetInteractionUniqueId(searchCreteria="dtmf", searchValue="000000")
     metrics = httpx.get(f"{process.url}/metrics").text
-    assert 'dnis_soap_requests_total{endpoint="agent",operation="GetInteractionUniqueIdRequest",outcome="ok"}' in metrics
+    sample = 'dnis_soap_requests_total{endpoint="agent",operation="GetInteractionUniqueIdRequest",outcome="ok"}'
+    assert sample in metrics
