@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +69,16 @@ def timeout_seconds(requested: object, caller: Caller, limits: Limits) -> int:
     return min(requested, maximum)
 
 
+@contextmanager
+def counting_invalid(caller: Caller) -> Iterator[None]:
+    """Count an allocation request refused for its input (dnis_allocation_failures_total)."""
+    try:
+        yield
+    except InvalidInput:
+        metrics.allocation_refused(caller.tenant_id, "", "invalid")
+        raise
+
+
 def phone_reference(phone: str) -> tuple[str | None, str]:
     """A {phone} path value as (canonical phoneNumber or None, dnId)."""
     return inputs.canonical_phone(phone), phone
@@ -78,14 +89,11 @@ async def allocate_phone(
     attributes: Mapping[str, object] | None = None,
 ) -> Allocation:
     """Allocate a phone; `attributes` (historySearchId, callReturnNumber) go to the interaction."""
-    try:
+    with counting_invalid(caller):
         uid = inputs.unique_id(unique_id)
         wanted_group = None if group is None else inputs.group_name(group, "group")
         seconds = timeout_seconds(timeout, caller, limits)
         lookup_columns(attributes or {})
-    except InvalidInput:
-        metrics.allocation_refused(caller.tenant_id, "", "invalid")
-        raise
     for _ in range(_ATTEMPTS):
         try:
             async with transaction(db, caller.tenant_id) as work:

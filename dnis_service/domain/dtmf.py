@@ -12,7 +12,13 @@ from dnis_service import metrics
 from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
-from dnis_service.domain.allocations import Allocation, Limits, live_allocation_of, timeout_seconds
+from dnis_service.domain.allocations import (
+    Allocation,
+    Limits,
+    counting_invalid,
+    live_allocation_of,
+    timeout_seconds,
+)
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
 from dnis_service.domain.interactions import lookup_columns
@@ -37,14 +43,11 @@ async def allocate_code(
     db: asyncpg.Pool, caller: Caller, limits: Limits, unique_id: object, digits: object, timeout: object,
     attributes: Mapping[str, object] | None = None,
 ) -> Allocation:
-    try:
+    with counting_invalid(caller):
         uid = inputs.unique_id(unique_id)
         length = code_digits(digits, caller)
         seconds = timeout_seconds(timeout, caller, limits)
         lookup_columns(attributes or {})
-    except InvalidInput:
-        metrics.allocation_refused(caller.tenant_id, "", "invalid")
-        raise
     async with transaction(db, caller.tenant_id) as work:
         held = await live_allocation_of(work, caller, uid, "dtmf", None, attributes or {})
         allocation = held or await _draw_code(work.conn, caller, uid, length, seconds)
