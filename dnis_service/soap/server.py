@@ -28,6 +28,8 @@ from dnis_service.domain.errors import (
 from dnis_service.soap.services import SoapCall
 
 log = logging.getLogger(__name__)
+# spyne logs every unparsable request body at ERROR: a client's mistake, answered with a fault.
+logging.getLogger("spyne.protocol.soap.soap11.invalid").setLevel(logging.CRITICAL)
 
 XML = "text/xml; charset=utf-8"
 VALIDATION_ERROR = "Validation error"
