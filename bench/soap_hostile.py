@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from dnis_service.config import Settings  # noqa: E402
-from dnis_service.db.embedded import start_embedded  # noqa: E402
-from dnis_service.db.migrations import migrate  # noqa: E402
-from tests.conftest import AGENT_SOAP, make_tenant, serve_in_process  # noqa: E402
-from tests.soap.test_hostile import BILLION_LAUGHS, OVERSIZED, UNKNOWN_OPERATION, XXE  # noqa: E402
+from dnis_service.config import Settings
+from dnis_service.db.embedded import start_embedded
+from dnis_service.db.migrations import migrate
+from tests.conftest import AGENT_SOAP, make_tenant, serve_in_process
+from tests.soap.test_hostile import BILLION_LAUGHS, OVERSIZED, UNKNOWN_OPERATION, XXE
 
 VALID = b"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
     xmlns:soap="http://com/jacada/interact/agent/soap">
