@@ -21,6 +21,7 @@ from dnis_service.web.admin import AdminController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
+from dnis_service.web.journeys import JourneyControllerV2, JourneyControllerV3
 from dnis_service.web.openapi import openapi_config
 from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
 from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
@@ -49,7 +50,9 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            DnisController, LookupController, InteractionController, AdminController, live, ready, prometheus,
+            DnisController, LookupController, InteractionController, JourneyControllerV2, JourneyControllerV3,
+            AdminController,
+            live, ready, prometheus,
             *soap_routes(settings),
         ],
         middleware=[HttpMetricsMiddleware()],

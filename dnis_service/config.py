@@ -37,6 +37,7 @@ class Settings:
     statement_timeout_seconds: float
     run_jobs: bool
     soap_max_body_bytes: int
+    sms_retry_base_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +64,7 @@ class Settings:
             statement_timeout_seconds=reader.number("DNIS_DB_STATEMENT_TIMEOUT_SECONDS", 5.0, float, low=0.1),
             run_jobs=reader.flag("DNIS_RUN_JOBS", True),
             soap_max_body_bytes=reader.number("DNIS_SOAP_MAX_BODY_BYTES", 64 * 1024, int, low=1024),
+            sms_retry_base_seconds=reader.number("DNIS_SMS_RETRY_BASE_SECONDS", 2.0, float, low=0.01),
         )
         if settings.default_timeout_seconds > settings.max_timeout_seconds:
             raise ConfigError("DNIS_DEFAULT_TIMEOUT_SECONDS must not exceed DNIS_MAX_TIMEOUT_SECONDS")

@@ -1,4 +1,5 @@
-"""APScheduler jobs: release expired allocations, refresh the pool gauges, purge old history.
+"""APScheduler jobs: release expired allocations, deliver queued SMS, refresh the gauges, purge old
+history.
 
 Every job is safe to run in any number of replicas at once: each works in short transactions
 on rows it locks with SKIP LOCKED.
@@ -12,11 +13,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from dnis_service import metrics
 from dnis_service.config import Settings
 from dnis_service.db.queries import query
+from dnis_service.domain import sms
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ GAUGE_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 60.0
 PURGE_BATCH = 5000
 PURGE_MAX_BATCHES = 20
+SMS_PROVIDER_TIMEOUT_SECONDS = 10.0
 
 
 async def release_expired(db: asyncpg.Pool, batch: int = RELEASE_BATCH, max_batches: int = RELEASE_MAX_BATCHES) -> int:
@@ -45,7 +49,9 @@ async def release_expired(db: asyncpg.Pool, batch: int = RELEASE_BATCH, max_batc
     return total
 
 
-async def refresh_pool_gauges(db: asyncpg.Pool) -> None:
+async def refresh_gauges(db: asyncpg.Pool) -> None:
+    """The pool gauges and the SMS outbox gauge, from the database, for scrapes to read."""
+    metrics.SMS_PENDING.set(await sms.pending(db))
     rows = await db.fetch(query("pool_gauges"))
     metrics.POOL_PHONES.update(
         metrics.PoolCount(r["tenant_id"], r["environment"], r["group_name"], r["free"], r["allocated"], r["disabled"])
@@ -75,18 +81,22 @@ class Jobs:
         self._settings = settings
         self._scheduler = AsyncIOScheduler()
         self._running: set[asyncio.Task[None]] = set()
+        self._http = httpx.AsyncClient(timeout=SMS_PROVIDER_TIMEOUT_SECONDS)
 
     def start(self) -> None:
         self._every(self._settings.sweep_interval_seconds, "release expired", self._release)
-        self._every(GAUGE_INTERVAL_SECONDS, "refresh pool gauges", lambda: refresh_pool_gauges(self._db))
+        self._every(GAUGE_INTERVAL_SECONDS, "refresh gauges", lambda: refresh_gauges(self._db))
+        self._every(self._settings.sweep_interval_seconds, "deliver sms", self._deliver_sms)
         self._every(PURGE_INTERVAL_SECONDS, "purge history", self._purge)
         self._scheduler.start()
         log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
 
     async def stop(self) -> None:
         """Stop scheduling and wait for the jobs already running."""
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         await asyncio.gather(*self._running, return_exceptions=True)
+        await self._http.aclose()
         log.info("scheduler stopped")
 
     def _every(self, seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
@@ -111,6 +121,11 @@ class Jobs:
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         if released:
             log.info("released expired allocations count=%d", released)
+
+    async def _deliver_sms(self) -> None:
+        delivered = await sms.deliver_due(self._db, self._http, self._settings.sms_retry_base_seconds)
+        if delivered:
+            log.info("sms delivered count=%d", delivered)
 
     async def _purge(self) -> None:
         purged = await purge_history(self._db, self._settings.retention_days)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -34,6 +34,12 @@ SWEEP_SECONDS = Histogram(
 SOAP_CALLS = Counter(
     "dnis_soap_requests", "SOAP requests by endpoint, operation and outcome.", ["endpoint", "operation", "outcome"],
     registry=REGISTRY,
+)
+SMS_ATTEMPTS = Counter(
+    "dnis_sms_delivery_attempts", "Hand-overs of queued SMS to providers, by outcome.", ["outcome"], registry=REGISTRY
+)
+SMS_PENDING = Gauge(
+    "dnis_sms_outbox_pending", "Queued SMS not yet delivered (nor refused by the provider).", registry=REGISTRY
 )
 HTTP_REQUESTS = Counter(
     "dnis_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=REGISTRY
@@ -110,3 +116,7 @@ def lookup_made(attribute: str, hit: bool) -> None:
 
 def soap_call(endpoint: str, operation: str, outcome: str) -> None:
     SOAP_CALLS.labels(endpoint, operation, outcome).inc()
+
+
+def sms_attempt(outcome: str) -> None:
+    SMS_ATTEMPTS.labels(outcome).inc()

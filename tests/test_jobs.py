@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 
 from dnis_service import metrics
 from dnis_service.db.pool import create_pool
-from dnis_service.jobs import purge_history, refresh_pool_gauges, release_expired
+from dnis_service.jobs import purge_history, refresh_gauges, release_expired
 from tests.conftest import Tenant
 
 
@@ -89,7 +89,7 @@ async def test_pool_gauges_come_from_the_database(db, tenant: Tenant) -> None:
     await hold_phones(db, tenant, 4, "1 hour")
     await db.execute("INSERT INTO phones (scope_id, phone_number, enabled) SELECT scope_id, '999001', false "
                      "FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
-    await refresh_pool_gauges(db)
+    await refresh_gauges(db)
     labels = {"tenant": tenant.tenant_id, "environment": "default", "group": ""}
 
     def value(state: str) -> float | None:
@@ -101,7 +101,7 @@ async def test_pool_gauges_come_from_the_database(db, tenant: Tenant) -> None:
 async def test_a_scrape_never_queries_the_database(db) -> None:
     for n in range(1000):
         await make_tenant_quick(db, f"t{n}")
-    await refresh_pool_gauges(db)
+    await refresh_gauges(db)
     await db.close()  # the scrape below would fail if it needed the database
     text = generate_latest(metrics.REGISTRY).decode()
     assert text.count('dnis_pool_phones{environment="default",group="",state="free",tenant="t') == 1000

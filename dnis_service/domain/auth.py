@@ -51,6 +51,11 @@ class Caller:
     kind: AppKind
     policy: TenantPolicy
 
+    def require_account(self, account_id: str) -> None:
+        """An {accountId} in a URL must name the caller's tenant."""
+        if account_id != self.tenant_id:
+            raise NotAuthenticated("accountId in the URL differs from Tenant-Id")
+
 
 def new_application_key() -> str:
     return secrets.token_urlsafe(32)

@@ -146,3 +146,37 @@ class UnsupportedOperation(InvalidInput):
 class UniqueIdNotFound(NotFound):
     def __init__(self, label: str, value: str) -> None:
         super().__init__(f"UUID for {label} {value} was not found")
+
+
+class Forbidden(DnisError):
+    """Understood, but not allowed now."""
+
+
+class TokenExpired(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("Token expired")
+
+
+class InvalidParameter(InvalidInput):
+    """Seeds 000/001's wording for bad journey input."""
+
+    def __init__(self, parameter: str) -> None:
+        super().__init__(f"missing or invalid parameter {parameter}")
+        self.parameter = parameter
+
+
+class CampaignNotFound(NotFound):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"Campaign {campaign_id} was not found")
+
+
+class CampaignExists(Conflict):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"Campaign {campaign_id} already exists")
+
+
+class ProviderNotDefined(DnisError):
+    """No SMS provider is configured for the tenant (a 500, as the vendor answers)."""
+
+    def __init__(self) -> None:
+        super().__init__("Your Telephony provider is not defined, please contact support")

@@ -24,6 +24,7 @@ from dnis_service.domain.errors import (
     Conflict,
     DnisError,
     DuplicatePhones,
+    Forbidden,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -46,7 +47,7 @@ def _status_of(error: DnisError) -> int:
         return HTTP_404_NOT_FOUND
     if isinstance(error, Conflict):
         return HTTP_409_CONFLICT
-    if isinstance(error, PoolExhausted):
+    if isinstance(error, PoolExhausted | Forbidden):
         return HTTP_403_FORBIDDEN
     return HTTP_500_INTERNAL_SERVER_ERROR
 

@@ -12,8 +12,8 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from dnis_service.domain import interactions, lookups
-from dnis_service.domain.auth import AppKind, Caller
-from dnis_service.domain.errors import DnisError, InteractionExists, InteractionNotFound, NotAuthenticated
+from dnis_service.domain.auth import AppKind
+from dnis_service.domain.errors import DnisError, InteractionExists, InteractionNotFound
 from dnis_service.web.errors import problem_text
 from dnis_service.web.openapi import json_body, protected, text
 from dnis_service.web.state import CallerOf, Db, LimitsOf
@@ -30,13 +30,8 @@ class LookupController(Controller):
         value: FromPath[str],
     ) -> str:
         """The interaction id that a DTMF code, call-return number, dialled number or historySearchId leads to."""
-        require_account(caller, account_id)
+        caller.require_account(account_id)
         return await lookups.find_unique_id(db, caller, attribute, value, limits.retention_days)
-
-
-def require_account(caller: Caller, account_id: str) -> None:
-    if account_id != caller.tenant_id:
-        raise NotAuthenticated("accountId in the URL differs from Tenant-Id")
 
 
 class NewInteraction(msgspec.Struct):
