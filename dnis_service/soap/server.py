@@ -4,6 +4,7 @@ spyne, await the operation's coroutine, serialise its answer or fault."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ class SoapApplication:
             self._server.get_out_object(context)
             if context.out_error:
                 raise context.out_error
-            context.out_object = [await context.out_object[0]]
+            context.out_object = await _awaited(context.out_object)
         except Exception as error:
             fault = fault_for(error)
             metrics.soap_call(endpoint, operation, outcome_of(fault))
@@ -126,6 +127,13 @@ class SoapApplication:
         context.out_error = fault
         self._server.get_out_string(context)
         return b"".join(context.out_string)
+
+
+async def _awaited(out_object: Any) -> Any:
+    """Spyne keeps a single answer as [coroutine] and several as the coroutine of a tuple."""
+    if inspect.iscoroutine(out_object):
+        return await out_object
+    return [await out_object[0]]
 
 
 def _client_fault(error: Any) -> Fault:

@@ -13,10 +13,16 @@ from typing import Any
 import asyncpg
 from spyne import Boolean, ServiceBase, Unicode, rpc
 
-from dnis_service.domain import allocations, lookups, phones
+from dnis_service.domain import allocations, journeys, lookups, phones, sms
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
-from dnis_service.domain.errors import NotFound, PhoneNotFound
+from dnis_service.domain.errors import (
+    InvalidParameter,
+    NotFound,
+    PhoneNotFound,
+    ProviderNotDefined,
+    TokenExpired,
+)
 
 AGENT_NS = "http://com/jacada/interact/agent/soap"
 DNIS_NS = "http://com/jacada/interact/dnis/soap"
@@ -106,6 +112,52 @@ class DnisService(ServiceBase):  # type: ignore[misc]
         return _create_phone(_call(ctx), phoneNumber, dnId, groupName, enabled)
 
 
+async def _answer_or_error(call: SoapCall, work: Callable[[Caller], Awaitable[str]]) -> tuple[str | None, str | None]:
+    """(message, None) on success; (None, text) for the errors seeds 000/001 answer in the
+    response's uniqueId element. Invalid input raises (a Client fault), as the seeds show for tokens."""
+    caller = await call.caller(AppKind.PUBLIC)
+    try:
+        return await work(caller), None
+    except InvalidParameter as invalid:
+        if invalid.parameter == "jpToken":
+            raise
+        return None, "M" + invalid.message[1:]  # "Missing or invalid parameter <parameter>"
+    except (NotFound, ProviderNotDefined, TokenExpired) as refused:
+        return None, refused.message
+
+
+async def _count_call(
+    call: SoapCall, jp_token: str | None, campaign_id: str | None, interaction_id: str | None, caller_id: str | None
+) -> tuple[str | None, str | None]:
+    async def count(caller: Caller) -> str:
+        aim = journeys.Target("campaign", campaign_id) if campaign_id else journeys.Target(
+            "interaction", interaction_id or "")
+        await journeys.count_incoming_call(call.db, caller, aim, caller_id, jp_token)
+        return "message: Success"
+
+    return await _answer_or_error(call, count)
+
+
+async def _campaign_sms(
+    call: SoapCall, campaign_id: str | None, additional_params: str | None, caller_id: str | None,
+    sender: str | None, jp_token: str | None,
+) -> tuple[str | None, str | None]:
+    async def queue(caller: Caller) -> str:
+        sid = await sms.queue_campaign_sms(call.db, caller, campaign_id or "", caller_id, jp_token or None,
+                                           sender or None, additional_params)
+        return f"message: Campaign {campaign_id} was sent to queue messageSid: {sid}"
+
+    return await _answer_or_error(call, queue)
+
+
+def journey_operation(request: str, response: str, *params: Any) -> Callable[[Any], Any]:
+    """Seed 000/001 answers: a `message` on success, a `uniqueId` carrying the error text otherwise."""
+    return rpc(  # type: ignore[no-any-return]
+        *params, _in_message_name=request, _out_message_name=response, _returns=(Unicode, Unicode),
+        _out_variable_names=("message", "uniqueId"), _in_variable_names={"_from": "from"},
+    )
+
+
 class AgentService(ServiceBase):  # type: ignore[misc]
     __namespace__ = AGENT_NS
 
@@ -121,3 +173,18 @@ class AgentService(ServiceBase):  # type: ignore[misc]
     @operation("AllocateDnisRequest", "AllocateDnisResponse", "phone", Unicode(min_occurs=1), Unicode)
     def AllocateDnis(ctx: Any, uniqueId: str | None, group: str | None) -> Awaitable[str]:
         return _allocate(_call(ctx), uniqueId, group)
+
+    @journey_operation("UpdateIncomingCallsCountRequest", "UpdateIncomingCallsCountResponse",
+                       Unicode(min_occurs=1), Unicode, Unicode, Unicode(min_occurs=1))
+    def UpdateIncomingCallsCount(
+        ctx: Any, jpToken: str | None, campaignId: str | None, interactionId: str | None, callerId: str | None
+    ) -> Awaitable[tuple[str | None, str | None]]:
+        return _count_call(_call(ctx), jpToken, campaignId, interactionId, callerId)
+
+    @journey_operation("CampaignSMSRequest", "CampaignSMSResponse",
+                       Unicode(min_occurs=1), Unicode, Unicode(min_occurs=1), Unicode, Boolean, Unicode)
+    def CampaignSMS(
+        ctx: Any, campaignId: str | None, additionalParams: str | None, callerId: str | None, _from: str | None,
+        sendFromMasterAccount: bool | None, jpToken: str | None,
+    ) -> Awaitable[tuple[str | None, str | None]]:
+        return _campaign_sms(_call(ctx), campaignId, additionalParams, callerId, _from, jpToken)
