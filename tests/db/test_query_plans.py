@@ -147,3 +147,30 @@ async def test_dtmf_lookup_uses_a_code_index(db, many_interactions: int) -> None
     plan = await plan_of(db, "lookup_dtmf_code", many_interactions, "123456")
     assert set(index_names(plan)) & {"allocations_open_code_uq", "allocations_code_history_idx"}
     assert "Seq Scan" not in set(node_types(plan))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def many_call_records(db: asyncpg.Pool, big_pool: int) -> int:
+    """1,000,000 incoming-call records over 1,000 campaigns."""
+    await db.execute(
+        """INSERT INTO incoming_calls (scope_id, jp_token, caller_id, target_kind, target_id, calls_count,
+                                       first_call_at, last_call_at, updated_at)
+           SELECT $1, lpad(to_hex(n), 7, '0'), (972500000000 + n)::text, 'campaign', 'c' || (n % 1000), 1,
+                  now() - n * interval '1 second', now() - n * interval '1 second', now() - n * interval '1 second'
+           FROM generate_series(1, $2) n""",
+        big_pool, 1_000_000,
+    )
+    await db.execute("ANALYZE incoming_calls")
+    return big_pool
+
+
+@pytest.mark.parametrize("window", [False, True], ids=["whole history", "time window"])
+async def test_deflection_report_uses_its_index(db, many_call_records: int, window: bool) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(days=1), now) if window else (None, None)
+    plan = await plan_of(db, "deflection_report", many_call_records, "campaign", "c42", start, end, 100_000)
+    # Either index leads with (scope, target kind, target): the primary key also gives the row order.
+    assert set(index_names(plan)) & {"incoming_calls_report_idx", "incoming_calls_pkey"}
+    assert "Seq Scan" not in set(node_types(plan))
