@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from dnis_service.domain.errors import (
 )
 from dnis_service.domain.interactions import lookup_columns, save_user_data
 from dnis_service.domain.releases import Work, transaction
+
+log = logging.getLogger(__name__)
 
 # A unique violation here means another transaction won a race that the row locks cannot
 # cover (two first-time allocations of one DTMF code); trying again resolves it.
@@ -105,6 +108,8 @@ async def allocate_phone(
             raise
         if new:
             metrics.allocation_made(caller.tenant_id, allocation.group, "phone")
+            log.info("allocated tenant=%s env=%s phone=%s interaction=%r expires=%s", caller.tenant_id,
+                     caller.environment, allocation.phone_number, uid, allocation.expires_at.isoformat())
         return allocation
     raise PoolExhausted()
 
@@ -188,7 +193,9 @@ async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str
             raise AllocatedToAnother(phone)
         await work.end_allocation(row["allocation_id"], "freed")
         live: bool = row["live"]
-        return live
+    log.info("freed tenant=%s env=%s phone=%s interaction=%r", caller.tenant_id, caller.environment,
+             row["phone_number"], row["unique_id"])
+    return live
 
 
 async def extend_phone(
