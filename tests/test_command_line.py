@@ -1,0 +1,67 @@
+"""The dnis-service command, run as a subprocess against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).parent / "dnis-service")
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def on_db(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"DNIS_DATABASE_URL": database_url, "DNIS_DATA_DIR": str(tmp_path)}
+
+
+def test_migrate_twice_applies_nothing_the_second_time(on_db) -> None:
+    assert run("migrate", env=on_db).returncode == 0
+    second = run("migrate", env=on_db | {"DNIS_LOG_LEVEL": "INFO"})
+    assert second.returncode == 0
+    assert "migrations applied=0" in second.stderr
+
+
+def test_tenant_app_user_and_phones_from_the_command_line(on_db, tmp_path: Path, db) -> None:
+    assert run("tenant", "create", "cli-tenant", "--environment", "Prod", env=on_db).returncode == 0
+    app = run("app", "create", "cli-tenant", "--kind", "web", env=on_db)
+    assert app.returncode == 0
+    assert json.loads(app.stdout)["kind"] == "web"
+    assert run("user", "create", "cli-tenant", "ops", env=on_db | {"DNIS_USER_PASSWORD": "pa55word!"}).returncode == 0
+    csv_file = tmp_path / "phones.csv"
+    csv_file.write_text("phoneNumber,dnId,groupName\n+1 555 777 0001,0001,sales\n+1 555 777 0002,0002,sales\n")
+    imported = run("phones", "import", "cli-tenant", str(csv_file), env=on_db)
+    assert (imported.returncode, json.loads(imported.stdout)) == (0, {"created": 2})
+    stats = json.loads(run("pool", "stats", "cli-tenant", env=on_db).stdout)
+    assert [(row["group"], row["free"]) for row in stats] == [("sales", 2)]
+
+
+def test_import_with_a_bad_row_exits_non_zero_naming_it_and_writes_nothing(on_db, tmp_path: Path) -> None:
+    run("tenant", "create", "cli-tenant", env=on_db)
+    csv_file = tmp_path / "phones.csv"
+    csv_file.write_text("phoneNumber\n15557770001\nnot-a-number\n")
+    result = run("phones", "import", "cli-tenant", str(csv_file), env=on_db)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["dnis-service: row 2: phoneNumber: 'not-a-number' is not a phone "
+                                                  "number (1 to 20 digits, optional + and separators)"]
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"DNIS_PORT": "abc"}, "DNIS_PORT"),
+    ({"DNIS_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/x"}, "cannot connect to the database at 127.0.0.1:1/x"),
+])
+def test_bad_setting_stops_serve_with_one_clear_line(env: dict[str, str], expected: str) -> None:
+    result = run("serve", env=env, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dnis-service: ") and expected in lines[0]
+    assert "Traceback" not in result.stderr and "u:p@" not in result.stderr
