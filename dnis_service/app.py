@@ -24,7 +24,7 @@ from dnis_service.web.interactions import InteractionController, LookupControlle
 from dnis_service.web.journeys import JourneyControllerV2, JourneyControllerV3
 from dnis_service.web.openapi import openapi_config
 from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
-from dnis_service.web.state import provide_caller, provide_db, provide_limits, provide_settings
+from dnis_service.web.state import provide_caller, provide_db, provide_limits
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         app.state.db = await create_pool(
             database_url, settings.pool_min_size, settings.pool_max_size, settings.statement_timeout_seconds
         )
-        jobs = Jobs(app.state.db, settings)
-        if settings.run_jobs:
+        jobs = Jobs(app.state.db, settings) if settings.run_jobs else None
+        if jobs is not None:
             jobs.start()
         try:
             yield
         finally:
-            if settings.run_jobs:
+            if jobs is not None:
                 await jobs.stop()
             await app.state.db.close()
             log.info("database pool closed")
@@ -61,7 +61,6 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             "db": Provide(provide_db, sync_to_thread=False),
             "caller": Provide(provide_caller),
             "limits": Provide(provide_limits, sync_to_thread=False),
-            "settings": Provide(provide_settings, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         state=_initial_state(settings),

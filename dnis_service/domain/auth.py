@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,17 @@ class Credentials:
     environment: str | None = None
     user_id: str | None = None
     user_password: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Credentials:
+        """From HTTP headers, REST or SOAP alike (lower-case names)."""
+        return cls(
+            tenant_id=headers.get("tenant-id"),
+            application_key=headers.get("application-key"),
+            environment=headers.get("environment-name"),
+            user_id=headers.get("user-id"),
+            user_password=headers.get("user-password"),
+        )
 
 
 @dataclass(frozen=True)

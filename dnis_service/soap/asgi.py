@@ -28,13 +28,8 @@ def soap_routes(settings: Settings) -> list[ASGIRouteHandler]:
 
 
 def _credentials(scope: Scope) -> Credentials:
-    headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-    return Credentials(
-        tenant_id=headers.get("tenant-id"),
-        application_key=headers.get("application-key"),
-        environment=headers.get("environment-name"),
-        user_id=headers.get("user-id"),
-        user_password=headers.get("user-password"),
+    return Credentials.from_headers(
+        {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
     )
 
 

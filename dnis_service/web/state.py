@@ -10,7 +10,6 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from dnis_service.config import Settings
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
 
@@ -42,20 +41,8 @@ def provide_limits(state: State) -> Limits:
     return limits
 
 
-def provide_settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
-
-
 async def provide_caller(request: Request[Any, Any, State]) -> Caller:
     required: Auth = request.route_handler.opt["auth"]
-    headers = request.headers
-    credentials = Credentials(
-        tenant_id=headers.get("tenant-id"),
-        application_key=headers.get("application-key"),
-        environment=headers.get("environment-name"),
-        user_id=headers.get("user-id"),
-        user_password=headers.get("user-password"),
-    )
+    credentials = Credentials.from_headers(request.headers)
     authenticator: Authenticator = request.app.state.authenticator
     return await authenticator.authenticate(request.app.state.db, credentials, required.kind, required.user)
