@@ -1,0 +1,224 @@
+"""Allocate → get → free cycles: the service over HTTP against the same SQL sent straight through
+asyncpg (the baseline), by the same number of concurrent clients, in one run.
+
+    .venv/bin/python bench/cycles.py --clients 16 64 --seconds 10 [--phones 1000] [--tenants 1]
+
+It starts a PostgreSQL (embedded, in a temporary directory; or DNIS_BENCH_DATABASE_URL), loads
+`--phones` phones spread over `--tenants` tenants, starts `dnis-service serve` as production runs
+it (its own process; DNIS_WORKERS from the environment), and drives the cycles from separate load
+processes. Printed: cycles/s of the service and of the baseline and their ratio, p50/p95/p99 per
+operation, 403s and errors, and the service's resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dnis_service.db.embedded import start_embedded  # noqa: E402
+from dnis_service.db.migrations import migrate  # noqa: E402
+from dnis_service.domain import allocations, tenants  # noqa: E402
+from dnis_service.domain.allocations import Limits  # noqa: E402
+from tests.conftest import Tenant, make_tenant  # noqa: E402
+from tests.service_process import ServiceProcess  # noqa: E402
+
+LOAD_PROCESSES = 2
+DNIS = "/interact/version/2/dnis"
+OPERATIONS = ("allocate", "get", "free")
+
+
+@dataclass
+class Tally:
+    cycles: int = 0
+    exhausted: int = 0
+    errors: int = 0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPERATIONS})
+
+    def merge(self, other: Tally) -> None:
+        self.cycles += other.cycles
+        self.exhausted += other.exhausted
+        self.errors += other.errors
+        for op in OPERATIONS:
+            self.latencies[op] += other.latencies[op]
+
+
+async def _timed(tally: Tally, op: str, call: Awaitable[object]) -> object:
+    started = time.perf_counter()
+    result = await call
+    tally.latencies[op].append((time.perf_counter() - started) * 1000)
+    return result
+
+
+async def _run_clients(clients: int, seconds: float, cycle: Callable[[int, int, Tally], Awaitable[None]]) -> Tally:
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+
+    async def client(n: int) -> None:
+        step = 0
+        while time.monotonic() < deadline:
+            step += 1
+            await cycle(n, step, tally)
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return tally
+
+
+async def _http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+        async def cycle(n: int, step: int, tally: Tally) -> None:
+            response = await _timed(tally, "allocate", http.post(
+                f"{DNIS}/allocate/new", json={"id": f"{prefix}-{n}-{step}"}, headers=tenant.web))
+            assert isinstance(response, httpx.Response)
+            if response.status_code == 403:
+                tally.exhausted += 1
+                return
+            if response.status_code != 200:
+                tally.errors += 1
+                return
+            phone = response.text
+            got = await _timed(tally, "get", http.get(f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis))
+            freed = await _timed(tally, "free", http.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user))
+            assert isinstance(got, httpx.Response) and isinstance(freed, httpx.Response)
+            if got.status_code != 200 or freed.status_code != 200:
+                tally.errors += 1
+            tally.cycles += 1
+
+        return await _run_clients(clients, seconds, cycle)
+
+
+async def _sql_load(db_url: str, tenant_id: str, prefix: str, clients: int, seconds: float) -> Tally:
+    pool = await asyncpg.create_pool(db_url, min_size=clients, max_size=clients)
+    assert pool is not None
+    caller = await tenants.operator_caller(pool, tenant_id)
+    limits = Limits()
+    try:
+        async def cycle(n: int, step: int, tally: Tally) -> None:
+            try:
+                allocation = await _timed(tally, "allocate", allocations.allocate_phone(
+                    pool, caller, limits, f"{prefix}-{n}-{step}", None, None))
+            except allocations.PoolExhausted:
+                tally.exhausted += 1
+                return
+            assert isinstance(allocation, allocations.Allocation) and allocation.phone_number
+            await _timed(tally, "get", allocations.phone_holder(pool, caller, allocation.phone_number))
+            await _timed(tally, "free", allocations.free_phone(pool, caller, allocation.phone_number))
+            tally.cycles += 1
+
+        return await _run_clients(clients, seconds, cycle)
+    finally:
+        await pool.close()
+
+
+def _load_process(kind: str, target: str, tenant: Tenant, prefix: str, clients: int, seconds: float,
+                  out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    if kind == "http":
+        out.put(asyncio.run(_http_load(target, tenant, prefix, clients, seconds)))
+    else:
+        out.put(asyncio.run(_sql_load(target, tenant.tenant_id, prefix, clients, seconds)))
+
+
+def drive(kind: str, target: str, tenant: Tenant, clients: int, seconds: float) -> Tally:
+    """Run `clients` concurrent cycle loops, split over separate load processes."""
+    out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    share = [clients // LOAD_PROCESSES + (1 if i < clients % LOAD_PROCESSES else 0) for i in range(LOAD_PROCESSES)]
+    workers = [multiprocessing.Process(target=_load_process,
+                                       args=(kind, target, tenant, f"{kind}{clients}p{i}", n, seconds, out))
+               for i, n in enumerate(share) if n]
+    for worker in workers:
+        worker.start()
+    total = Tally()
+    for _ in workers:
+        total.merge(out.get(timeout=seconds + 120))
+    for worker in workers:
+        worker.join()
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def prepare(db_url: str, phones: int, tenant_count: int) -> Tenant:
+    """Phones spread over tenants; the benchmark drives the first tenant."""
+    conn = await asyncpg.connect(db_url)
+    await migrate(conn)
+    await conn.close()
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        first = await make_tenant(pool, "bench0")
+        for n in range(1, tenant_count):
+            await tenants.create_tenant(pool, f"bench{n}")
+        per_tenant = phones // tenant_count
+        await pool.execute(
+            """INSERT INTO phones (scope_id, phone_number, dn_id)
+               SELECT s.scope_id, (10000000000 + substr(s.tenant_id, 6)::bigint * $1 + n)::text, n::text
+               FROM scopes s, generate_series(1, $1::int) n
+               WHERE s.tenant_id LIKE 'bench%'""",
+            per_tenant,
+        )
+        await pool.execute("ANALYZE phones")
+    finally:
+        await pool.close()
+    return first
+
+
+def report(label: str, clients: int, seconds: float, service: Tally, raw: Tally, rss_mb: float) -> None:
+    service_rate, raw_rate = service.cycles / seconds, raw.cycles / seconds
+    print(f"\n== {label}: {clients} clients, {seconds:.0f} s")
+    print(f"cycles/s  service {service_rate:8.0f}   raw SQL {raw_rate:8.0f}   ratio {service_rate / raw_rate:5.2f}")
+    print(f"403s      service {service.exhausted:8d}   raw SQL {raw.exhausted:8d}   errors (service) {service.errors}")
+    for op in OPERATIONS:
+        s, r = service.latencies[op], raw.latencies[op]
+        print(f"{op:9} ms service p50 {percentile(s, .5):6.2f} p95 {percentile(s, .95):6.2f} p99 {percentile(s, .99):6.2f}"
+              f" | raw p50 {percentile(r, .5):6.2f} p95 {percentile(r, .95):6.2f} p99 {percentile(r, .99):6.2f}")
+    print(f"service resident memory per process: {rss_mb:.0f} MB (max)")
+
+
+def service_rss_mb(service: ServiceProcess) -> float:
+    assert service.process is not None
+    parent = psutil.Process(service.process.pid)
+    return max(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--phones", type=int, default=1000)
+    parser.add_argument("--tenants", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dnis-bench-") as scratch:
+        db_url = os.environ.get("DNIS_BENCH_DATABASE_URL") or start_embedded(Path(scratch))
+        tenant = asyncio.run(prepare(db_url, args.phones, args.tenants))
+        env = {"DNIS_LOG_LEVEL": "WARNING", "DNIS_DB_POOL_MAX_SIZE": os.environ.get("DNIS_DB_POOL_MAX_SIZE", "20")}
+        with ServiceProcess(db_url, Path(scratch), **env) as service:
+            for clients in args.clients:
+                raw = drive("sql", db_url, tenant, clients, args.seconds)
+                served = drive("http", service.url, tenant, clients, args.seconds)
+                report(f"{args.phones} phones over {args.tenants} tenant(s)", clients, args.seconds, served, raw,
+                       service_rss_mb(service))
+
+
+if __name__ == "__main__":
+    main()
