@@ -189,8 +189,10 @@ def report(label: str, clients: int, seconds: float, service: Tally, raw: Tally,
     print(f"403s      service {service.exhausted:8d}   raw SQL {raw.exhausted:8d}   errors (service) {service.errors}")
     for op in OPERATIONS:
         s, r = service.latencies[op], raw.latencies[op]
-        print(f"{op:9} ms service p50 {percentile(s, .5):6.2f} p95 {percentile(s, .95):6.2f} p99 {percentile(s, .99):6.2f}"
-              f" | raw p50 {percentile(r, .5):6.2f} p95 {percentile(r, .95):6.2f} p99 {percentile(r, .99):6.2f}")
+        def spread(values: list[float]) -> str:
+            return " ".join(f"p{int(q * 100)} {percentile(values, q):6.2f}" for q in (0.5, 0.95, 0.99))
+
+        print(f"{op:9} ms service {spread(s)} | raw {spread(r)}")
     print(f"service resident memory per process: {rss_mb:.0f} MB (max)")
 
 
