@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from dnis_service.db.embedded import start_embedded, stop_embedded  # noqa: E402
 from dnis_service.db.migrations import migrate  # noqa: E402
+from dnis_service.db.pool import create_pool  # noqa: E402
 from dnis_service.domain import allocations, tenants  # noqa: E402
 from dnis_service.domain.allocations import Limits  # noqa: E402
 from tests.conftest import Tenant, make_tenant  # noqa: E402
@@ -109,8 +110,7 @@ async def _http_load(url: str, tenant: Tenant, prefix: str, clients: int, second
 
 
 async def _sql_load(db_url: str, tenant_id: str, prefix: str, clients: int, seconds: float) -> Tally:
-    pool = await asyncpg.create_pool(db_url, min_size=clients, max_size=clients)
-    assert pool is not None
+    pool = await create_pool(db_url, min_size=clients, max_size=clients)  # the service's own pool setup
     caller = await tenants.operator_caller(pool, tenant_id)
     limits = Limits()
     try:
