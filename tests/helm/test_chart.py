@@ -1,0 +1,173 @@
+"""The Helm chart, checked offline: rendered and strictly linted by the real Helm library
+(helm-python-sdk), every object validated against the Kubernetes schemas (kubernetes-validate,
+strict, 1.29 and 1.31), and what matters in it asserted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+helm = pytest.importorskip("helm_python", reason="helm-python-sdk (the Helm library for Python) is not installed")
+kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "dnis-service"
+VALUE_FILES = {
+    name: yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text()) for name in ("default", "all-on")
+}
+KUBERNETES = ["1.29.0", "1.31.0"]
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    manifests = helm.Chart.load(str(CHART)).render(values, name="dnis", namespace="contact", is_install=True)
+    objects = []
+    for path, text in manifests.items():
+        if path.endswith(".yaml"):
+            objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects
+
+
+@pytest.fixture(scope="module", params=list(VALUE_FILES))
+def objects(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return render(VALUE_FILES[request.param])
+
+
+def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    [found] = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+def container(objects: list[dict[str, Any]], kind: str = "Deployment") -> dict[str, Any]:
+    spec = one(objects, kind)["spec"]["template"]["spec"]
+    [main] = spec["containers"]
+    return main
+
+
+@pytest.mark.parametrize("values", list(VALUE_FILES))
+def test_chart_passes_strict_lint(values: str) -> None:
+    report = helm.lint(str(CHART), VALUE_FILES[values], strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert (report["errors"], problems) == ([], [])
+
+
+@pytest.mark.parametrize("version", KUBERNETES)
+def test_every_built_in_object_passes_strict_kubernetes_validation(objects, version: str) -> None:
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_custom_resources_have_their_required_fields(objects) -> None:
+    for obj in objects:
+        if obj["kind"] == "ServiceMonitor":
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            assert obj["spec"]["selector"]["matchLabels"]
+            assert all({"port", "path"} <= set(e) for e in obj["spec"]["endpoints"])
+        if obj["kind"] == "PrometheusRule":
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            for group in obj["spec"]["groups"]:
+                assert group["name"] and all({"alert", "expr"} <= set(r) for r in group["rules"])
+
+
+def test_all_on_values_render_every_optional_part() -> None:
+    kinds = {o["kind"] for o in render(VALUE_FILES["all-on"])}
+    assert kinds >= {"Deployment", "Service", "ConfigMap", "Job", "ServiceAccount", "Ingress",
+                     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor",
+                     "PrometheusRule"}
+
+
+def test_probes_hit_the_health_endpoints(objects) -> None:
+    main = container(objects)
+    assert main["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert main["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def test_containers_run_as_non_root_read_only_without_capabilities(objects, kind: str) -> None:
+    security = container(objects, kind)["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+
+
+def test_database_url_and_admin_token_come_from_a_secret(objects) -> None:
+    env = {e["name"]: e for e in container(objects)["env"]}
+    for name in ("DNIS_DATABASE_URL", "DNIS_ADMIN_TOKEN"):
+        assert "secretKeyRef" in env[name]["valueFrom"]
+    config = one(objects, "ConfigMap")["data"]
+    assert not {"DNIS_DATABASE_URL", "DNIS_ADMIN_TOKEN"} & set(config)
+    assert "postgresql://" not in yaml.safe_dump(config)
+
+
+def test_existing_secret_is_used_instead_of_a_chart_secret() -> None:
+    objects = render(VALUE_FILES["all-on"])
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    env = {e["name"]: e for e in container(objects)["env"]}
+    assert env["DNIS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "dnis-service-secrets"
+
+
+def test_migrations_run_in_a_pre_install_and_pre_upgrade_hook_with_a_deletion_policy(objects) -> None:
+    job = one(objects, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert annotations["helm.sh/hook-delete-policy"]
+    assert container(objects, "Job")["args"] == ["migrate"]
+    assert one(objects, "ConfigMap")["data"]["DNIS_MIGRATE_ON_START"] == "false"
+
+
+def test_rolling_updates_keep_pods_available(objects) -> None:
+    strategy = one(objects, "Deployment")["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_service_monitor_scrapes_metrics() -> None:
+    monitor = one(render(VALUE_FILES["all-on"]), "ServiceMonitor")
+    assert [e["path"] for e in monitor["spec"]["endpoints"]] == ["/metrics"]
+
+
+def test_alerts_cover_pool_utilisation_failures_and_a_stalled_release_job() -> None:
+    rules = one(render(VALUE_FILES["all-on"]), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    by_alert = {rule["alert"]: rule["expr"] for rule in rules}
+    assert re.search(r'dnis_pool_phones\{state="allocated"\}.*> 0\.9', by_alert["DnisPoolNearlyExhausted"], re.S)
+    assert "dnis_allocation_failures_total" in by_alert["DnisAllocationFailures"]
+    assert "dnis_sweep_duration_seconds_count" in by_alert["DnisReleaseJobStalled"]
+
+
+@pytest.mark.parametrize("bad", [{"replicaCount": "two"}, {"image": {"repository": 7}}, {"replicas": 3},
+                                 {"config": {"logLevel": "LOUD"}}])
+def test_values_schema_rejects_wrong_types_and_unknown_keys(bad: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmError):
+        helm.Chart.load(str(CHART)).validate_schema(VALUE_FILES["default"] | bad)
+
+
+def test_values_schema_accepts_the_shipped_value_files() -> None:
+    for values in VALUE_FILES.values():
+        helm.Chart.load(str(CHART)).validate_schema(values)
+
+
+def test_dockerfile_builds_a_small_non_root_image_running_serve() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(stages) >= 2 and all(s.startswith("python:3.11-slim") for s in stages)
+    final = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.search(r"^USER 10001", final, re.M)
+    assert not re.search(r"apt-get install|gcc|build-essential", final)
+    assert 'ENTRYPOINT ["dnis-service"]' in final and 'CMD ["serve"]' in final
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian prometheus)")
+def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
+    rules = one(render(VALUE_FILES["all-on"]), "PrometheusRule")["spec"]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
