@@ -171,3 +171,13 @@ def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(rules))
     checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_chart_defaults_pass_strict_lint() -> None:
+    report = helm.lint(str(CHART), None, strict=True)
+    assert (report["errors"], [m for m in report["messages"] if m["severity"] >= 2]) == ([], [])
+
+
+def test_rendering_without_a_database_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(helm.HelmError, match=r"secret.databaseUrl \(or existingSecret\) is required"):
+        render({})
