@@ -19,7 +19,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,11 +216,18 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=1000)
     parser.add_argument("--tenants", type=int, default=1)
     args = parser.parse_args()
+    with bench_database() as (db_url, scratch):
+        run(db_url, scratch, args)
+
+
+@contextmanager
+def bench_database() -> Iterator[tuple[str, Path]]:
+    """DNIS_BENCH_DATABASE_URL, or an embedded server in a scratch directory (stopped after);
+    and the scratch directory for the service's files."""
     with tempfile.TemporaryDirectory(prefix="dnis-bench-") as scratch:
         given = os.environ.get("DNIS_BENCH_DATABASE_URL")
-        db_url = given or start_embedded(Path(scratch))
         try:
-            run(db_url, Path(scratch), args)
+            yield given or start_embedded(Path(scratch)), Path(scratch)
         finally:
             if not given:
                 stop_embedded(Path(scratch))

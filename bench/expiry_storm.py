@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +20,8 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cycles import OPERATIONS, _load_process, percentile, prepare
+from cycles import OPERATIONS, _load_process, bench_database, percentile, prepare
 
-from dnis_service.db.embedded import start_embedded, stop_embedded
 from tests.service_process import ServiceProcess
 
 EXPIRE_IN_SECONDS = 6
@@ -80,23 +77,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dnis-storm-") as scratch:
-        given = os.environ.get("DNIS_BENCH_DATABASE_URL")
-        db_url = given or start_embedded(Path(scratch))
-        try:
-            tenant = asyncio.run(prepare(db_url, 1000, 1))
-            with ServiceProcess(db_url, Path(scratch), DNIS_LOG_LEVEL="WARNING") as service:
-                asyncio.run(hold_storm(db_url, args.allocations))
-                out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-                load = multiprocessing.Process(target=_load_process, args=(
-                    "http", service.url, tenant, "storm-load", args.clients, args.seconds, out))
-                load.start()
-                expired_at, released_at = asyncio.run(watch_release(db_url, time.monotonic() + args.seconds + 30))
-                tally = out.get(timeout=args.seconds + 120)
-                load.join()
-        finally:
-            if not given:
-                stop_embedded(Path(scratch))
+    with bench_database() as (db_url, scratch):
+        tenant = asyncio.run(prepare(db_url, 1000, 1))
+        with ServiceProcess(db_url, scratch, DNIS_LOG_LEVEL="WARNING") as service:
+            asyncio.run(hold_storm(db_url, args.allocations))
+            out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+            load = multiprocessing.Process(target=_load_process, args=(
+                "http", service.url, tenant, "storm-load", args.clients, args.seconds, out))
+            load.start()
+            expired_at, released_at = asyncio.run(watch_release(db_url, time.monotonic() + args.seconds + 30))
+            tally = out.get(timeout=args.seconds + 120)
+            load.join()
     took = None if expired_at is None or released_at is None else released_at - expired_at
     print(f"{args.allocations} allocations expired together; all released "
           + (f"{took:.1f} s after their expiry" if took is not None else "NOT within the run"))
