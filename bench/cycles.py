@@ -16,15 +16,16 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import psutil
 
@@ -49,12 +50,14 @@ class Tally:
     cycles: int = 0
     exhausted: int = 0
     errors: int = 0
+    cpu_seconds: float = 0.0  # of the load generator itself
     latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPERATIONS})
 
     def merge(self, other: Tally) -> None:
         self.cycles += other.cycles
         self.exhausted += other.exhausted
         self.errors += other.errors
+        self.cpu_seconds += other.cpu_seconds
         for op in OPERATIONS:
             self.latencies[op] += other.latencies[op]
 
@@ -80,34 +83,36 @@ async def _run_clients(clients: int, seconds: float, cycle: Callable[[int, int, 
     return tally
 
 
-async def _http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
-    # aiohttp, not httpx: on a 2-core machine the load generator's own CPU is taken from the
-    # service, and aiohttp's client costs several times less per request.
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(url, connector=connector) as http:
-        async def call(op: str, tally: Tally, method: str, path: str, **kwargs: object) -> tuple[int, str]:
-            started = time.perf_counter()
-            async with http.request(method, path, **kwargs) as response:  # type: ignore[arg-type]
-                body = await response.text()
-            tally.latencies[op].append((time.perf_counter() - started) * 1000)
-            return response.status, body
-
-        async def cycle(n: int, step: int, tally: Tally) -> None:
-            status, phone = await call("allocate", tally, "POST", f"{DNIS}/allocate/new",
-                                       json={"id": f"{prefix}-{n}-{step}"}, headers=tenant.web)
-            if status == 403:
+def http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
+    """The cycles through the service's HTTP API, from wrk (C, one connection per thread, so that
+    the load generator takes little of the CPU it shares with the service on a small machine)."""
+    with tempfile.NamedTemporaryFile("r", prefix="dnis-wrk-", suffix=".txt") as out:
+        headers = ["|".join(f"{k}: {v}" for k, v in h.items()) for h in (tenant.web, tenant.dnis, tenant.dnis_user)]
+        wrk = subprocess.Popen(
+            ["wrk", f"-t{clients}", f"-c{clients}", f"-d{round(seconds)}s", "-s", str(ROOT / "bench" / "cycle.lua"),
+             url, "--", *headers, prefix],
+            env={**os.environ, "DNIS_BENCH_WRK_OUT": out.name}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        assert wrk.stdout is not None
+        said = wrk.stdout.read().decode(errors="replace")
+        _, status, usage = os.wait4(wrk.pid, 0)
+        wrk.returncode = os.waitstatus_to_exitcode(status)
+        if wrk.returncode:
+            raise RuntimeError(f"wrk exited {wrk.returncode}: {said}")
+        tally = Tally(cpu_seconds=usage.ru_utime + usage.ru_stime)
+        op_before = None
+        for line in out:
+            op, status_text, ms = line.split()
+            code = int(status_text)
+            tally.latencies[op].append(float(ms))
+            if op == "allocate" and code == 403:
                 tally.exhausted += 1
-                return
-            if status != 200:
+            elif code != 200:
                 tally.errors += 1
-                return
-            got, _ = await call("get", tally, "GET", f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis)
-            freed, _ = await call("free", tally, "POST", f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
-            if got != 200 or freed != 200:
-                tally.errors += 1
-            tally.cycles += 1
-
-        return await _run_clients(clients, seconds, cycle)
+            elif op == "free" and op_before == "get":
+                tally.cycles += 1
+            op_before = op
+    return tally
 
 
 async def _sql_load(db_url: str, tenant_id: str, prefix: str, clients: int, seconds: float) -> Tally:
@@ -132,20 +137,20 @@ async def _sql_load(db_url: str, tenant_id: str, prefix: str, clients: int, seco
         await pool.close()
 
 
-def _load_process(kind: str, target: str, tenant: Tenant, prefix: str, clients: int, seconds: float,
-                  out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    if kind == "http":
-        out.put(asyncio.run(_http_load(target, tenant, prefix, clients, seconds)))
-    else:
-        out.put(asyncio.run(_sql_load(target, tenant.tenant_id, prefix, clients, seconds)))
+def _sql_load_process(db_url: str, tenant: Tenant, prefix: str, clients: int, seconds: float,
+                      out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    tally = asyncio.run(_sql_load(db_url, tenant.tenant_id, prefix, clients, seconds))
+    tally.cpu_seconds = time.process_time()
+    out.put(tally)
 
 
-def drive(kind: str, target: str, tenant: Tenant, clients: int, seconds: float) -> Tally:
-    """Run `clients` concurrent cycle loops, split over separate load processes."""
+def sql_load(db_url: str, tenant: Tenant, clients: int, seconds: float) -> Tally:
+    """Run `clients` concurrent cycle loops straight through asyncpg, split over separate load
+    processes (one Python process alone would be the bottleneck, not PostgreSQL)."""
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     share = [clients // LOAD_PROCESSES + (1 if i < clients % LOAD_PROCESSES else 0) for i in range(LOAD_PROCESSES)]
-    workers = [multiprocessing.Process(target=_load_process,
-                                       args=(kind, target, tenant, f"{kind}{clients}p{i}", n, seconds, out))
+    workers = [multiprocessing.Process(target=_sql_load_process,
+                                       args=(db_url, tenant, f"sql{clients}p{i}", n, seconds, out))
                for i, n in enumerate(share) if n]
     for worker in workers:
         worker.start()
@@ -189,23 +194,74 @@ async def prepare(db_url: str, phones: int, tenant_count: int) -> Tenant:
     return first
 
 
-def report(label: str, clients: int, seconds: float, service: Tally, raw: Tally, rss_mb: float) -> None:
-    service_rate, raw_rate = service.cycles / seconds, raw.cycles / seconds
+@dataclass
+class Run:
+    """One side's cycles, and the CPU seconds each process group spent on them."""
+
+    tally: Tally
+    cpu: dict[str, float]
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    """CPU seconds of the processes so far, with those of their children that have exited (a
+    PostgreSQL backend ends with its connection, and its time moves to the postmaster's children)."""
+    seconds = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            seconds += times.user + times.system + times.children_user + times.children_system
+            seconds += sum(t.user + t.system for t in (c.cpu_times() for c in process.children(recursive=True)))
+        except psutil.NoSuchProcess:
+            continue
+    return seconds
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """The postmasters on this machine (the benchmark's own, or the one DNIS_BENCH_DATABASE_URL names
+    when it runs here)."""
+    return [p for p in psutil.process_iter(["name"])
+            if p.info["name"] == "postgres" and psutil.Process(p.ppid()).name() != "postgres"]
+
+
+def service_processes(service: ServiceProcess) -> list[psutil.Process]:
+    assert service.process is not None
+    return [psutil.Process(service.process.pid)]
+
+
+def measured(load: Callable[[], Tally], groups: dict[str, Callable[[], list[psutil.Process]]]) -> Run:
+    """Run the load; CPU seconds of the load generator and of each named group of processes."""
+    before = {name: _cpu_seconds(find()) for name, find in groups.items()}
+    tally = load()
+    cpu = {"load": tally.cpu_seconds}
+    for name, find in groups.items():
+        cpu[name] = _cpu_seconds(find()) - before[name]
+    return Run(tally, cpu)
+
+
+def report(label: str, clients: int, seconds: float, service: Run, raw: Run, rss_mb: float) -> None:
+    served, sql = service.tally, raw.tally
+    service_rate, raw_rate = served.cycles / seconds, sql.cycles / seconds
     print(f"\n== {label}: {clients} clients, {seconds:.0f} s")
     print(f"cycles/s  service {service_rate:8.0f}   raw SQL {raw_rate:8.0f}   ratio {service_rate / raw_rate:5.2f}")
-    print(f"403s      service {service.exhausted:8d}   raw SQL {raw.exhausted:8d}   errors (service) {service.errors}")
-    for op in OPERATIONS:
-        s, r = service.latencies[op], raw.latencies[op]
-        def spread(values: list[float]) -> str:
-            return " ".join(f"p{int(q * 100)} {percentile(values, q):6.2f}" for q in (0.5, 0.95, 0.99))
+    print(f"403s      service {served.exhausted:8d}   raw SQL {sql.exhausted:8d}   errors (service) {served.errors}")
 
-        print(f"{op:9} ms service {spread(s)} | raw {spread(r)}")
+    def spread(values: list[float]) -> str:
+        return " ".join(f"p{int(q * 100)} {percentile(values, q):6.2f}" for q in (0.5, 0.95, 0.99))
+
+    for op in OPERATIONS:
+        print(f"{op:9} ms service {spread(served.latencies[op])} | raw {spread(sql.latencies[op])}")
+
+    def per_cycle(run: Run) -> str:
+        cycles = max(run.tally.cycles, 1)
+        return ", ".join(f"{name} {used / cycles * 1000:.2f}" for name, used in run.cpu.items())
+
+    print(f"CPU ms per cycle: service side: {per_cycle(service)} | raw side: {per_cycle(raw)}")
     print(f"service resident memory per process: {rss_mb:.0f} MB (max)")
 
 
 def service_rss_mb(service: ServiceProcess) -> float:
-    assert service.process is not None
-    parent = psutil.Process(service.process.pid)
+    """The largest resident set among the service's processes (its workers, if it has several)."""
+    parent, = service_processes(service)
     return max(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
 
 
@@ -238,8 +294,10 @@ def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
     env = {"DNIS_LOG_LEVEL": "WARNING", "DNIS_DB_POOL_MAX_SIZE": os.environ.get("DNIS_DB_POOL_MAX_SIZE", "20")}
     with ServiceProcess(db_url, scratch, **env) as service:
         for clients in args.clients:
-            raw = drive("sql", db_url, tenant, clients, args.seconds)
-            served = drive("http", service.url, tenant, clients, args.seconds)
+            raw = measured(partial(sql_load, db_url, tenant, clients, args.seconds),
+                           {"postgres": postgres_processes})
+            served = measured(partial(http_load, service.url, tenant, f"http{clients}", clients, args.seconds),
+                              {"service": partial(service_processes, service), "postgres": postgres_processes})
             report(f"{args.phones} phones over {args.tenants} tenant(s)", clients, args.seconds, served, raw,
                    service_rss_mb(service))
 
