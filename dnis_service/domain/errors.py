@@ -20,6 +20,14 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     TimeoutError,
 )
 
+# PostgreSQL stores no NUL character in text or jsonb, and only a caller's text can carry one
+# (JSON's \u0000): the statement fails and changes nothing, and the caller is told why.
+TEXT_WITH_NUL: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+TEXT_WITH_NUL_MESSAGE = "text values must not contain the NUL character (\\u0000)"
+
 
 class DnisError(Exception):
     """Base of every error a caller may see."""

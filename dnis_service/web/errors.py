@@ -21,6 +21,8 @@ from litestar.status_codes import (
 from dnis_service.domain.errors import (
     DATABASE_DOWN,
     DATABASE_UNAVAILABLE,
+    TEXT_WITH_NUL,
+    TEXT_WITH_NUL_MESSAGE,
     Conflict,
     DnisError,
     DuplicatePhones,
@@ -98,6 +100,10 @@ def database_unavailable(request: Request[Any, Any, Any], error: Exception) -> R
     return _text(HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
 
 
+def text_with_nul(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    return _text(HTTP_400_BAD_REQUEST, f"body: {TEXT_WITH_NUL_MESSAGE}")
+
+
 def exception_handlers() -> dict[type[Exception] | int, Handler]:
     handlers: dict[type[Exception] | int, Handler] = {
         NotAuthenticated: unauthenticated,
@@ -107,4 +113,6 @@ def exception_handlers() -> dict[type[Exception] | int, Handler]:
     }
     for error_type in DATABASE_DOWN:
         handlers[error_type] = database_unavailable
+    for error_type in TEXT_WITH_NUL:
+        handlers[error_type] = text_with_nul
     return handlers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dnis_service.domain.errors import TEXT_WITH_NUL_MESSAGE
 from tests.conftest import DNIS, Tenant, add_phones
 
 ALLOCATE = f"{DNIS}/allocate/new"
@@ -33,6 +34,20 @@ async def test_bad_allocation_is_400_naming_the_field_and_writes_nothing(client,
     response = await client.post(ALLOCATE, json=body, headers=tenant.web)
     assert response.status_code == 400
     assert field in response.text
+    assert await written(db) == before
+
+
+@pytest.mark.parametrize("body", [
+    {"id": "u\u00001"},
+    {"id": "u1", "group": "g\u0000"},
+    {"id": "u1", "historySearchId": "h\u0000"},
+])
+async def test_nul_character_in_text_is_400_and_writes_nothing(client, db, tenant, body) -> None:
+    # Found by schemathesis: PostgreSQL refuses NUL in text, which was answered 500.
+    await add_phones(client, tenant, 1)
+    before = await written(db)
+    response = await client.post(ALLOCATE, json=body, headers=tenant.web)
+    assert (response.status_code, response.text) == (400, f"body: {TEXT_WITH_NUL_MESSAGE}")
     assert await written(db) == before
 
 
