@@ -99,8 +99,12 @@ async def allocate_phone(
         lookup_columns(attributes or {})
     for _ in range(_ATTEMPTS):
         try:
-            async with transaction(db, caller.tenant_id) as work:
-                allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds, attributes or {})
+            claimed = None if attributes else await _claim_for_new_interaction(db, caller, uid, wanted_group, seconds)
+            if claimed is not None:
+                allocation, new = claimed, True
+            else:
+                async with transaction(db, caller.tenant_id) as work:
+                    allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds, attributes or {})
         except asyncpg.UniqueViolationError:
             continue
         except PoolExhausted:
@@ -121,17 +125,16 @@ async def _allocate_phone(
     held = await live_allocation_of(work, caller, uid, "phone", group, attributes)
     if held is not None:
         return held, False
+    claimed = await _claim_free_phone(work.conn, caller, uid, group, seconds, interaction_locked=True)
+    if claimed is not None:
+        return claimed, True
     quarantine = float(caller.policy.quarantine_seconds)
     args: tuple[object, ...] = (caller.scope_id, quarantine) if group is None else (
         caller.scope_id, quarantine, group)
-    suffix = "" if group is None else "_in_group"
-    phone = await work.conn.fetchrow(query("pick_free_phone" + suffix), *args)
-    if phone is None:
-        phone = await work.conn.fetchrow(query("pick_expired_phone" + suffix), *args)
-        if phone is not None:
-            await work.end_allocation(phone["allocation_id"], "expired")
+    phone = await work.conn.fetchrow(query("pick_expired_phone" + ("" if group is None else "_in_group")), *args)
     if phone is None:
         raise PoolExhausted()
+    await work.end_allocation(phone["allocation_id"], "expired")
     row = await work.conn.fetchrow(
         query("insert_phone_allocation"),
         caller.scope_id, phone["phone_id"], phone["phone_number"], phone["group_name"], uid, float(seconds),
@@ -142,6 +145,33 @@ async def _allocate_phone(
         expires_at=row["expires_at"], phone_number=phone["phone_number"], dn_id=phone["dn_id"],
     )
     return allocation, True
+
+
+async def _claim_for_new_interaction(
+    db: asyncpg.Pool, caller: Caller, uid: str, group: str | None, seconds: int
+) -> Allocation | None:
+    """The common case in one statement, outside any transaction: the first allocation of an
+    interaction while a phone is free. None otherwise (an interaction seen before, or no free
+    phone): the allocation transaction takes over."""
+    async with db.acquire() as conn:
+        return await _claim_free_phone(conn, caller, uid, group, seconds, interaction_locked=False)
+
+
+async def _claim_free_phone(
+    conn: Connection, caller: Caller, uid: str, group: str | None, seconds: int, interaction_locked: bool
+) -> Allocation | None:
+    """Allocate the least recently released free phone (see claim_free_phone in the SQL)."""
+    args: tuple[object, ...] = (caller.scope_id, float(caller.policy.quarantine_seconds), uid, float(seconds),
+                                interaction_locked)
+    name = "claim_free_phone" if group is None else "claim_free_phone_in_group"
+    row = await conn.fetchrow(query(name), *args if group is None else (*args, group))
+    assert row is not None
+    if row["phone_number"] is None:
+        return None
+    return Allocation(
+        unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
+        expires_at=row["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],
+    )
 
 
 async def live_allocation_of(
@@ -185,16 +215,23 @@ async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str
 
     Returns whether a live allocation was ended.
     """
-    async with transaction(db, caller.tenant_id) as work:
-        row = await lock_phone(work.conn, caller, phone)
-        if row["allocation_id"] is None:
-            return False
-        if only_for is not None and row["live"] and row["unique_id"] != only_for:
-            raise AllocatedToAnother(phone)
-        await work.end_allocation(row["allocation_id"], "freed")
-        live: bool = row["live"]
+    for _ in range(_ATTEMPTS):
+        row = await db.fetchrow(query("free_phone"), caller.scope_id, *phone_reference(phone), only_for)
+        if row is None:
+            raise PhoneNotFound(phone)
+        if row["allocation_id"] is not None and row["unique_id"] is None:
+            continue  # allocated after the statement began: run it again, with a newer snapshot
+        break
+    else:
+        raise RuntimeError(f"phone {phone!r} kept changing hands while being freed")
+    if row["allocation_id"] is None:
+        return False
+    if row["kind"] is None:
+        raise AllocatedToAnother(phone)
+    metrics.releases_made([metrics.Release(caller.tenant_id, row["kind"], row["end_reason"], row["held_seconds"])])
     log.info("freed tenant=%s env=%s phone=%s interaction=%r", caller.tenant_id, caller.environment,
              row["phone_number"], row["unique_id"])
+    live: bool = row["live"]
     return live
 
 

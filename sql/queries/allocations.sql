@@ -18,23 +18,69 @@ ORDER BY a.allocated_at DESC
 -- name: lock_phone
 SELECT phone_id FROM phones WHERE phone_id = $1 FOR UPDATE
 
--- name: pick_free_phone
-SELECT phone_id, phone_number, dn_id, group_name, NULL::bigint AS allocation_id
-FROM phones
-WHERE scope_id = $1 AND enabled AND allocation_id IS NULL
-  AND released_at <= now() - make_interval(secs => $2)
-ORDER BY released_at
-LIMIT 1
-FOR UPDATE SKIP LOCKED
+-- name: claim_free_phone
+-- Allocates the least recently released free phone, in one statement. With $5 false it is the
+-- whole allocation of an interaction seen for the first time: the interaction row is created
+-- here, and a phone is claimed only if it was (an existing interaction may hold allocations,
+-- which the allocation transaction deals with; a concurrent first request for the same id waits
+-- on this insert, then finds the row and goes that way too). With $5 true the caller's
+-- transaction already holds the interaction's row lock.
+-- $1 scope, $2 quarantine seconds, $3 interaction id, $4 timeout seconds, $5 interaction locked.
+WITH created AS (
+    INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $3)
+    ON CONFLICT DO NOTHING
+    RETURNING unique_id
+), picked AS (
+    SELECT phone_id, phone_number, dn_id, group_name
+    FROM phones
+    WHERE scope_id = $1 AND enabled AND allocation_id IS NULL
+      AND released_at <= now() - make_interval(secs => $2)
+      AND ($5 OR EXISTS (SELECT FROM created))
+    ORDER BY released_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
+    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
+    FROM picked
+    RETURNING allocation_id, phone_id, allocated_at, expires_at
+), held AS (
+    UPDATE phones p SET allocation_id = c.allocation_id, expires_at = c.expires_at
+    FROM claimed c WHERE p.phone_id = c.phone_id
+)
+SELECT p.phone_number, p.dn_id, p.group_name, c.allocated_at, c.expires_at
+FROM (SELECT) one
+LEFT JOIN claimed c ON true
+LEFT JOIN picked p ON p.phone_id = c.phone_id
 
--- name: pick_free_phone_in_group
-SELECT phone_id, phone_number, dn_id, group_name, NULL::bigint AS allocation_id
-FROM phones
-WHERE scope_id = $1 AND group_name = $3 AND enabled AND allocation_id IS NULL
-  AND released_at <= now() - make_interval(secs => $2)
-ORDER BY released_at
-LIMIT 1
-FOR UPDATE SKIP LOCKED
+-- name: claim_free_phone_in_group
+-- claim_free_phone within group $6 (its own statement, so that its plan uses the group index).
+WITH created AS (
+    INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $3)
+    ON CONFLICT DO NOTHING
+    RETURNING unique_id
+), picked AS (
+    SELECT phone_id, phone_number, dn_id, group_name
+    FROM phones
+    WHERE scope_id = $1 AND group_name = $6 AND enabled AND allocation_id IS NULL
+      AND released_at <= now() - make_interval(secs => $2)
+      AND ($5 OR EXISTS (SELECT FROM created))
+    ORDER BY released_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
+    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
+    FROM picked
+    RETURNING allocation_id, phone_id, allocated_at, expires_at
+), held AS (
+    UPDATE phones p SET allocation_id = c.allocation_id, expires_at = c.expires_at
+    FROM claimed c WHERE p.phone_id = c.phone_id
+)
+SELECT p.phone_number, p.dn_id, p.group_name, c.allocated_at, c.expires_at
+FROM (SELECT) one
+LEFT JOIN claimed c ON true
+LEFT JOIN picked p ON p.phone_id = c.phone_id
 
 -- name: pick_expired_phone
 -- No phone is free: take over the allocation that expired longest ago (the release job may not
@@ -77,22 +123,31 @@ UPDATE allocations SET ended_at = expires_at, end_reason = 'expired'
 WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2 AND ended_at IS NULL AND expires_at <= now()
 
 -- name: end_allocation
--- The caller holds the phone's row lock, if there is a phone. An allocation already past its
--- expiry ends as 'expired' at its expiry time whoever ends it, so the history stays exact.
--- clock_timestamp(), not now(): this transaction may have begun before the allocation did.
-WITH ended AS (
-    UPDATE allocations
-    SET ended_at = least(c.now, expires_at),
-        end_reason = CASE WHEN expires_at <= c.now THEN 'expired' ELSE $2 END
-    FROM (SELECT clock_timestamp() AS now) c
-    WHERE allocation_id = $1 AND ended_at IS NULL
-    RETURNING allocation_id, phone_id, kind, group_name, allocated_at, ended_at, end_reason
-), released AS (
-    UPDATE phones p SET allocation_id = NULL, expires_at = NULL, released_at = e.ended_at
-    FROM ended e WHERE p.phone_id = e.phone_id AND p.allocation_id = e.allocation_id
+-- The caller holds the phone's row lock, if there is a phone (see migration 0006).
+SELECT kind, group_name, end_reason, held_seconds FROM end_allocation($1, $2)
+
+-- name: free_phone
+-- Locks the phone ($2 canonical number or NULL, $3 dnId, as phone_with_holder) and ends its
+-- allocation, in one statement, unless $4 names an interaction and another one holds it live.
+-- One row if the phone exists: what was found, and what was ended (nothing: NULL kind).
+-- The holder is read with this statement's snapshot: a holder that committed after the statement
+-- began reads as NULL although allocation_id is set, and the caller runs the statement again.
+WITH target AS (
+    SELECT phone_id, phone_number, allocation_id, coalesce(expires_at > now(), false) AS live
+    FROM phones
+    WHERE scope_id = $1 AND (phone_number = $2 OR dn_id = $3)
+    ORDER BY phone_number = $2 DESC NULLS LAST
+    LIMIT 1
+    FOR UPDATE
+), found AS (
+    SELECT t.*, a.unique_id
+    FROM target t LEFT JOIN allocations a ON a.allocation_id = t.allocation_id
 )
-SELECT kind, group_name, end_reason, extract(epoch FROM ended_at - allocated_at)::float8 AS held_seconds
-FROM ended
+SELECT f.phone_number, f.allocation_id, f.unique_id, f.live, e.kind, e.group_name, e.end_reason, e.held_seconds
+FROM found f
+LEFT JOIN LATERAL end_allocation(
+    CASE WHEN f.unique_id IS NOT NULL AND ($4::text IS NULL OR NOT f.live OR f.unique_id = $4)
+         THEN f.allocation_id END, 'freed') e ON true
 
 -- name: extend_allocation
 WITH extended AS (

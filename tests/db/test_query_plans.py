@@ -84,15 +84,15 @@ async def plan_of(db: asyncpg.Pool, name: str, *args: object, generic: bool = Fa
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_pick_free_phone_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
-    plan = await plan_of(db, "pick_free_phone", big_pool, 0.0, generic=generic)
+async def test_claiming_a_free_phone_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
+    plan = await plan_of(db, "claim_free_phone", big_pool, 0.0, "i1", 300.0, False, generic=generic)
     assert "phones_free_idx" in set(index_names(plan))
     assert "Sort" not in set(node_types(plan))
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_pick_free_phone_in_group_uses_the_group_index(db, big_pool: int, generic: bool) -> None:
-    plan = await plan_of(db, "pick_free_phone_in_group", big_pool, 0.0, "g3", generic=generic)
+async def test_claiming_a_free_phone_in_group_uses_the_group_index(db, big_pool: int, generic: bool) -> None:
+    plan = await plan_of(db, "claim_free_phone_in_group", big_pool, 0.0, "i1", 300.0, True, "g3", generic=generic)
     assert "phones_free_group_idx" in set(index_names(plan))
     assert "Sort" not in set(node_types(plan))
 
