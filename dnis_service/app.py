@@ -3,6 +3,7 @@ of each other, with the pool and the jobs in its lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from dnis_service.config import Settings
 from dnis_service.db.pool import create_pool
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import Authenticator
+from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController
@@ -24,7 +26,7 @@ from dnis_service.web.interactions import InteractionController, LookupControlle
 from dnis_service.web.journeys import JourneyControllerV2, JourneyControllerV3
 from dnis_service.web.openapi import openapi_config
 from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
-from dnis_service.web.state import provide_caller, provide_db, provide_limits
+from dnis_service.web.state import provide_caller, provide_credential_cache, provide_db, provide_limits
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         app.state.db = await create_pool(
             database_url, settings.pool_min_size, settings.pool_max_size, settings.statement_timeout_seconds
         )
+        authenticator: Authenticator = app.state.authenticator
+        listening = (asyncio.create_task(authenticator.credentials.listen(database_url))
+                     if settings.auth_cache_seconds > 0 else None)
         jobs = Jobs(app.state.db, settings) if settings.run_jobs else None
         if jobs is not None:
             jobs.start()
@@ -45,6 +50,9 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         finally:
             if jobs is not None:
                 await jobs.stop()
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
             await app.state.db.close()
             log.info("database pool closed")
 
@@ -61,6 +69,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             "db": Provide(provide_db, sync_to_thread=False),
             "caller": Provide(provide_caller),
             "limits": Provide(provide_limits, sync_to_thread=False),
+            "credential_cache": Provide(provide_credential_cache, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         state=_initial_state(settings),
@@ -73,5 +82,5 @@ def _initial_state(settings: Settings) -> State:
     return State({
         "settings": settings,
         "limits": Limits(settings.default_timeout_seconds, settings.max_timeout_seconds, settings.retention_days),
-        "authenticator": Authenticator(),
+        "authenticator": Authenticator(CredentialCache(settings.auth_cache_seconds)),
     })

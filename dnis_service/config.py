@@ -38,6 +38,7 @@ class Settings:
     run_jobs: bool
     soap_max_body_bytes: int
     sms_retry_base_seconds: float
+    auth_cache_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
             run_jobs=reader.flag("DNIS_RUN_JOBS", True),
             soap_max_body_bytes=reader.number("DNIS_SOAP_MAX_BODY_BYTES", 64 * 1024, int, low=1024),
             sms_retry_base_seconds=reader.number("DNIS_SMS_RETRY_BASE_SECONDS", 2.0, float, low=0.01),
+            auth_cache_seconds=reader.number("DNIS_AUTH_CACHE_SECONDS", 30.0, float, low=0.0),
         )
         if settings.default_timeout_seconds > settings.max_timeout_seconds:
             raise ConfigError("DNIS_DEFAULT_TIMEOUT_SECONDS must not exceed DNIS_MAX_TIMEOUT_SECONDS")

@@ -240,10 +240,11 @@ async def expire_phone(
         )
 
 
-async def set_policy(db: asyncpg.Pool, tenant_id: str, **columns: int | None) -> None:
-    """Change tenant policy columns (default_timeout_seconds, quarantine_seconds, ...) directly."""
-    for column, value in columns.items():
-        await db.execute(f"UPDATE tenants SET {column} = $2 WHERE tenant_id = $1", tenant_id, value)
+async def set_policy(client: httpx.AsyncClient, tenant_id: str, **changes: int | None) -> None:
+    """Change tenant settings (defaultTimeoutSeconds, quarantineSeconds, ...) through the operator API."""
+    response = await client.patch(f"/admin/v1/tenants/{tenant_id}/settings", json=changes,
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.text
 
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import asyncpg
 
-from dnis_service.db.queries import query
+from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.domain.errors import NotAuthenticated
 from dnis_service.domain.passwords import VerificationCache
 
@@ -85,8 +85,9 @@ def _decode_base64(value: str, header: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, cache: VerificationCache | None = None) -> None:
-        self._cache = cache or VerificationCache()
+    def __init__(self, credentials: CredentialCache, passwords: VerificationCache | None = None) -> None:
+        self.credentials = credentials
+        self._passwords = passwords or VerificationCache()
 
     async def authenticate(
         self, db: asyncpg.Pool, credentials: Credentials, kind: AppKind, needs_user: bool
@@ -100,7 +101,7 @@ class Authenticator:
             if not credentials.user_id or not credentials.user_password:
                 raise NotAuthenticated("missing User-Id or User-Password")
             user_id = _decode_base64(credentials.user_id, "User-Id")
-        row = await db.fetchrow(query("authenticate"), key_digest(credentials.application_key), user_id)
+        row = await self.credentials.lookup(db, key_digest(credentials.application_key), user_id)
         if row is None or row["tenant_id"] != credentials.tenant_id:
             raise NotAuthenticated("unknown application key for this tenant")
         if row["kind"] != kind.value:
@@ -111,7 +112,7 @@ class Authenticator:
             assert credentials.user_password is not None
             password = _decode_base64(credentials.user_password, "User-Password")
             stored = row["password_hash"]
-            if stored is None or not self._cache.verify(password, stored):
+            if stored is None or not self._passwords.verify(password, stored):
                 raise NotAuthenticated("wrong user credentials")
         return Caller(
             tenant_id=row["tenant_id"],

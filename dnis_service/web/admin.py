@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody
 from dnis_service.domain import tenants
 from dnis_service.domain.errors import DnisError
 from dnis_service.web.errors import admin_domain_error, problem_text
-from dnis_service.web.state import Db
+from dnis_service.web.state import CredentialCacheOf, Db
 
 
 def require_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -102,25 +102,38 @@ class AdminController(Controller):
         }
 
     @delete("/{tenant_id:str}/applications/{application_id:str}", status_code=204, responses=ERRORS)
-    async def revoke_application(self, db: Db, tenant_id: FromPath[str], application_id: FromPath[str]) -> None:
+    async def revoke_application(
+        self, db: Db, credential_cache: CredentialCacheOf, tenant_id: FromPath[str], application_id: FromPath[str]
+    ) -> None:
         await tenants.revoke_application(db, tenant_id, application_id)
+        credential_cache.clear()
 
     @post("/{tenant_id:str}/users", status_code=201, responses=ERRORS)
-    async def create_user(self, db: Db, tenant_id: FromPath[str], data: JSONBody[NewUser]) -> dict[str, Any]:
+    async def create_user(
+        self, db: Db, credential_cache: CredentialCacheOf, tenant_id: FromPath[str], data: JSONBody[NewUser]
+    ) -> dict[str, Any]:
         await tenants.create_user(db, tenant_id, data.userId, data.password)
+        credential_cache.clear()
         return {"userId": data.userId}
 
     @delete("/{tenant_id:str}/users/{user_id:str}", status_code=204, responses=ERRORS)
-    async def delete_user(self, db: Db, tenant_id: FromPath[str], user_id: FromPath[str]) -> None:
+    async def delete_user(
+        self, db: Db, credential_cache: CredentialCacheOf, tenant_id: FromPath[str], user_id: FromPath[str]
+    ) -> None:
         await tenants.delete_user(db, tenant_id, user_id)
+        credential_cache.clear()
 
     @get("/{tenant_id:str}/settings", responses=ERRORS)
     async def get_settings(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         return settings_json(await tenants.get_settings(db, tenant_id))
 
     @patch("/{tenant_id:str}/settings", responses=ERRORS)
-    async def update_settings(self, db: Db, tenant_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
-        return settings_json(await tenants.update_settings(db, tenant_id, data))
+    async def update_settings(
+        self, db: Db, credential_cache: CredentialCacheOf, tenant_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
+        settings = await tenants.update_settings(db, tenant_id, data)
+        credential_cache.clear()
+        return settings_json(settings)
 
     @get("/{tenant_id:str}/pool", responses=ERRORS)
     async def pool(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:

@@ -12,11 +12,14 @@ from litestar.di import NamedDependency
 
 from dnis_service.domain.allocations import Limits
 from dnis_service.domain.auth import AppKind, Authenticator, Caller, Credentials
+from dnis_service.domain.credential_cache import CredentialCache
 
 # Handler parameters filled by the app's dependencies (see dnis_service/app.py).
 Db = NamedDependency[asyncpg.Pool]
 CallerOf = NamedDependency[Caller]
 LimitsOf = NamedDependency[Limits]
+# Operator changes empty it at once here; other replicas hear of them by notification.
+CredentialCacheOf = NamedDependency[CredentialCache]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ def provide_db(state: State) -> asyncpg.Pool:
 def provide_limits(state: State) -> Limits:
     limits: Limits = state.limits
     return limits
+
+
+def provide_credential_cache(state: State) -> CredentialCache:
+    authenticator: Authenticator = state.authenticator
+    return authenticator.credentials
 
 
 async def provide_caller(request: Request[Any, Any, State]) -> Caller:

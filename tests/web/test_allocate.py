@@ -107,7 +107,7 @@ async def test_timeout_is_clamped_to_the_service_maximum(client, tenant: Tenant)
 
 async def test_tenant_default_and_maximum_apply(client, db, tenant: Tenant) -> None:
     await add_phones(client, tenant, 2)
-    await set_policy(db, tenant.tenant_id, default_timeout_seconds=120, max_timeout_seconds=600)
+    await set_policy(client, tenant.tenant_id, defaultTimeoutSeconds=120, maxTimeoutSeconds=600)
     assert seconds_held(await allocate_json(client, tenant, "u1")) == 120
     assert seconds_held(await allocate_json(client, tenant, "u2", timeoutSeconds=7200)) == 600
 
@@ -165,7 +165,7 @@ async def test_least_recently_released_phone_goes_first(client, tenant: Tenant) 
 
 async def test_quarantine_keeps_a_released_phone_out(client, db, tenant: Tenant) -> None:
     [phone] = await add_phones(client, tenant, 1)
-    await set_policy(db, tenant.tenant_id, quarantine_seconds=3600)
+    await set_policy(client, tenant.tenant_id, quarantineSeconds=3600)
     await allocate(client, tenant, "u1")
     await client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
     assert (await allocate(client, tenant, "u2")).status_code == 403

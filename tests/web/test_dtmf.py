@@ -23,7 +23,7 @@ async def test_code_length_can_be_asked_for(client, tenant: Tenant) -> None:
 
 
 async def test_tenant_setting_changes_the_default_length(client, db, tenant: Tenant) -> None:
-    await set_policy(db, tenant.tenant_id, dtmf_digits=8)
+    await set_policy(client, tenant.tenant_id, dtmfDigits=8)
     assert len(await code_for(client, tenant, "u1")) == 8
 
 
