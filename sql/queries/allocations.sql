@@ -153,9 +153,9 @@ LEFT JOIN LATERAL end_allocation(
 WITH extended AS (
     UPDATE allocations SET expires_at = now() + make_interval(secs => $2)
     WHERE allocation_id = $1
-    RETURNING allocation_id, allocated_at, expires_at
+    RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
-    UPDATE phones p SET expires_at = x.expires_at FROM extended x WHERE p.allocation_id = x.allocation_id
+    UPDATE phones p SET expires_at = x.expires_at FROM extended x WHERE p.phone_id = x.phone_id
 )
 SELECT allocated_at, expires_at FROM extended
 

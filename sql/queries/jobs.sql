@@ -8,8 +8,10 @@ WITH due AS (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), ended AS (
+    -- = ANY (ARRAY(...)), not a join with due: the plan stays on the primary key whatever the
+    -- batch size, also in the generic plan, which cannot know it.
     UPDATE allocations a SET ended_at = a.expires_at, end_reason = 'expired'
-    FROM due WHERE a.allocation_id = due.allocation_id AND a.ended_at IS NULL
+    WHERE a.allocation_id = ANY (ARRAY(SELECT allocation_id FROM due)) AND a.ended_at IS NULL
     RETURNING a.allocation_id, a.phone_id, a.scope_id, a.kind, a.group_name, a.allocated_at, a.expires_at
 ), released AS (
     UPDATE phones p SET allocation_id = NULL, expires_at = NULL, released_at = e.expires_at

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from dnis_service.db.pool import create_pool
-from dnis_service.db.queries import query
+from dnis_service.db.queries import _all_queries, query
 from dnis_service.domain import tenants
 from tests.conftest import TEMPLATE, _admin, with_database
 
@@ -174,3 +174,31 @@ async def test_deflection_report_uses_its_index(db, many_call_records: int, wind
     # Either index leads with (scope, target kind, target): the primary key also gives the row order.
     assert set(index_names(plan)) & {"incoming_calls_report_idx", "incoming_calls_pkey"}
     assert "Seq Scan" not in set(node_types(plan))
+
+
+LARGE_TABLES = {"phones", "allocations", "interactions", "incoming_calls"}
+
+
+def full_scans(plan: dict[str, Any]) -> Iterator[str]:
+    if plan["Node Type"] == "Seq Scan":
+        yield plan["Relation Name"]
+    for child in plan.get("Plans", []):
+        yield from full_scans(child)
+
+
+# Queries that read a whole table on purpose: pool counts, and the migrations' own bookkeeping.
+WHOLE_TABLE = {"pool_gauges", "pool_stats", "applied_migrations"}
+NOT_EXPLAINABLE = {"create_schema_migrations"}  # DDL
+
+
+@pytest.mark.parametrize("name", sorted(set(_all_queries()) - WHOLE_TABLE - NOT_EXPLAINABLE))
+async def test_generic_plan_of_every_query_avoids_full_scans(
+    db, many_interactions: int, many_call_records: int, name: str
+) -> None:
+    # PostgreSQL moves a prepared statement to its generic plan after a few executions when that
+    # plan looks no worse: no query may depend on a custom plan to stay off a full scan.
+    async with db.acquire() as conn:
+        explain = await conn.prepare("EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + query(name))
+        raw = await explain.fetchval(*[None] * len(explain.get_parameters()))
+    plan = json.loads(raw)[0]["Plan"] if isinstance(raw, str) else raw[0]["Plan"]
+    assert not set(full_scans(plan)) & LARGE_TABLES
