@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,13 +145,13 @@ def _sql_load_process(db_url: str, tenant: Tenant, prefix: str, clients: int, se
     out.put(tally)
 
 
-def sql_load(db_url: str, tenant: Tenant, clients: int, seconds: float) -> Tally:
+def sql_load(db_url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
     """Run `clients` concurrent cycle loops straight through asyncpg, split over separate load
     processes (one Python process alone would be the bottleneck, not PostgreSQL)."""
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     share = [clients // LOAD_PROCESSES + (1 if i < clients % LOAD_PROCESSES else 0) for i in range(LOAD_PROCESSES)]
     workers = [multiprocessing.Process(target=_sql_load_process,
-                                       args=(db_url, tenant, f"sql{clients}p{i}", n, seconds, out))
+                                       args=(db_url, tenant, f"{prefix}p{i}", n, seconds, out))
                for i, n in enumerate(share) if n]
     for worker in workers:
         worker.start()
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--phones", type=int, default=1000)
     parser.add_argument("--tenants", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="baseline and service, one after the other, this often")
     args = parser.parse_args()
     with bench_database() as (db_url, scratch):
         run(db_url, scratch, args)
@@ -291,15 +293,25 @@ def bench_database() -> Iterator[tuple[str, Path]]:
 
 def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
     tenant = asyncio.run(prepare(db_url, args.phones, args.tenants))
-    env = {"DNIS_LOG_LEVEL": "WARNING", "DNIS_DB_POOL_MAX_SIZE": os.environ.get("DNIS_DB_POOL_MAX_SIZE", "20")}
-    with ServiceProcess(db_url, scratch, **env) as service:
+    # The service as production runs it: `dnis-service serve` (uvicorn, uvloop, httptools, one
+    # process) with the default settings (log level INFO, pool of 10), unless DNIS_* variables
+    # in this environment say otherwise.
+    with ServiceProcess(db_url, scratch) as service:
         for clients in args.clients:
-            raw = measured(partial(sql_load, db_url, tenant, clients, args.seconds),
-                           {"postgres": postgres_processes})
-            served = measured(partial(http_load, service.url, tenant, f"http{clients}", clients, args.seconds),
-                              {"service": partial(service_processes, service), "postgres": postgres_processes})
-            report(f"{args.phones} phones over {args.tenants} tenant(s)", clients, args.seconds, served, raw,
-                   service_rss_mb(service))
+            ratios = []
+            for round_no in range(args.rounds):
+                # New interaction ids every run: an id seen before takes the longer path.
+                raw = measured(partial(sql_load, db_url, tenant, f"sql{clients}r{round_no}", clients, args.seconds),
+                               {"postgres": postgres_processes})
+                served = measured(partial(http_load, service.url, tenant, f"http{clients}r{round_no}", clients,
+                                          args.seconds),
+                                  {"service": partial(service_processes, service), "postgres": postgres_processes})
+                report(f"{args.phones} phones over {args.tenants} tenant(s)", clients, args.seconds, served, raw,
+                       service_rss_mb(service))
+                ratios.append(served.tally.cycles / max(raw.tally.cycles, 1))
+            if args.rounds > 1:
+                print(f"\n{clients} clients, ratio over {args.rounds} rounds: median {statistics.median(ratios):.2f}, "
+                      f"min {min(ratios):.2f}, max {max(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,14 @@ RELEASE_BATCH = 500
 RELEASE_MAX_BATCHES = 100
 GAUGE_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 60.0
+# Every allocation and every release leaves a dead version of a phone row, and the allocation
+# query reads the free-phone index from its head, where those versions gather: a small pool
+# under heavy traffic grows a dead version per second per phone and slows down until vacuumed,
+# and autovacuum looks at each database once a minute by default (bench/README.md).
+VACUUM_INTERVAL_SECONDS = 5.0
+VACUUM_MIN_DEAD_ROWS = 5000
+VACUUM_DEAD_SHARE = 0.1
+VACUUM_TIMEOUT_SECONDS = 600.0
 PURGE_BATCH = 5000
 PURGE_MAX_BATCHES = 20
 SMS_PROVIDER_TIMEOUT_SECONDS = 10.0
@@ -47,6 +55,16 @@ async def release_expired(db: asyncpg.Pool, batch: int = RELEASE_BATCH, max_batc
             if len(rows) < batch:
                 break
     return total
+
+
+async def vacuum_phones(db: asyncpg.Pool) -> bool:
+    """VACUUM phones once its dead row versions pass VACUUM_MIN_DEAD_ROWS and VACUUM_DEAD_SHARE of
+    its rows; returns whether it did."""
+    versions = await db.fetchrow(query("phones_row_versions"))
+    if versions is None or versions["dead"] < max(VACUUM_MIN_DEAD_ROWS, VACUUM_DEAD_SHARE * versions["live"]):
+        return False
+    await db.execute(query("vacuum_phones"), timeout=VACUUM_TIMEOUT_SECONDS)
+    return True
 
 
 async def refresh_gauges(db: asyncpg.Pool) -> None:
@@ -88,6 +106,7 @@ class Jobs:
         self._every(GAUGE_INTERVAL_SECONDS, "refresh gauges", lambda: refresh_gauges(self._db))
         self._every(self._settings.sweep_interval_seconds, "deliver sms", self._deliver_sms)
         self._every(PURGE_INTERVAL_SECONDS, "purge history", self._purge)
+        self._every(VACUUM_INTERVAL_SECONDS, "vacuum phones", self._vacuum)
         self._scheduler.start()
         log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
 
@@ -126,6 +145,11 @@ class Jobs:
         delivered = await sms.deliver_due(self._db, self._http, self._settings.sms_retry_base_seconds)
         if delivered:
             log.info("sms delivered count=%d", delivered)
+
+    async def _vacuum(self) -> None:
+        started = time.perf_counter()
+        if await vacuum_phones(self._db):
+            log.info("vacuumed phones seconds=%.3f", time.perf_counter() - started)
 
     async def _purge(self) -> None:
         purged = await purge_history(self._db, self._settings.retention_days)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 import pytest
@@ -10,7 +11,7 @@ from prometheus_client import generate_latest
 
 from dnis_service import metrics
 from dnis_service.db.pool import create_pool
-from dnis_service.jobs import purge_history, refresh_gauges, release_expired
+from dnis_service.jobs import VACUUM_MIN_DEAD_ROWS, purge_history, refresh_gauges, release_expired, vacuum_phones
 from tests.conftest import Tenant
 
 
@@ -144,3 +145,29 @@ async def test_retention_keeps_interactions_that_hold_something(db, tenant: Tena
                      "SELECT scope_id, unique_id, now() - interval '60 days' FROM allocations")
     await purge_history(db, retention_days=30)
     assert await db.fetchval("SELECT count(*) FROM interactions") == 1
+
+
+async def phones_statistics(db: asyncpg.Pool, ready: str) -> asyncpg.Record:
+    """pg_stat_user_tables for phones once `ready` (a condition on it) holds; the statistics
+    arrive about a second after the transactions they count."""
+    deadline = time.monotonic() + 10
+    while True:
+        row = await db.fetchrow(
+            f"SELECT n_dead_tup, vacuum_count, ({ready}) AS ready FROM pg_stat_user_tables WHERE relname = 'phones'")
+        if row["ready"] or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.1)
+
+
+async def test_phones_are_vacuumed_once_dead_row_versions_pile_up(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 100, "1 hour")
+    assert await vacuum_phones(db) is False
+    async with db.acquire() as conn:
+        for _ in range(VACUUM_MIN_DEAD_ROWS // 100 + 10):  # each phone changes hands that often
+            await conn.execute("UPDATE phones SET released_at = now()")
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+    assert (await phones_statistics(db, f"n_dead_tup >= {VACUUM_MIN_DEAD_ROWS}"))["ready"]
+    assert await vacuum_phones(db) is True
+    after = await phones_statistics(db, "vacuum_count > 0")
+    assert after["vacuum_count"] == 1
+    assert after["n_dead_tup"] < VACUUM_MIN_DEAD_ROWS

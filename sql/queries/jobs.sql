@@ -41,6 +41,14 @@ FROM ended e JOIN scopes s ON s.scope_id = e.scope_id
 SELECT s.tenant_id, s.environment, ps.group_name, ps.free, ps.allocated, ps.disabled
 FROM pool_states ps JOIN scopes s ON s.scope_id = ps.scope_id
 
+-- name: phones_row_versions
+-- From the statistics collector: a few hundred milliseconds behind, which is all this needs.
+SELECT n_dead_tup AS dead, n_live_tup AS live FROM pg_stat_user_tables WHERE relid = 'phones'::regclass
+
+-- name: vacuum_phones
+-- SKIP_LOCKED: when another replica is vacuuming it already, this one does nothing.
+VACUUM (SKIP_LOCKED) phones
+
 -- name: purge_history
 DELETE FROM allocations WHERE allocation_id IN (
     SELECT allocation_id FROM allocations
