@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -20,7 +20,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cycles import OPERATIONS, _load_process, bench_database, percentile, prepare
+from cycles import OPERATIONS, bench_database, http_load, percentile, prepare
 
 from tests.service_process import ServiceProcess
 
@@ -79,15 +79,12 @@ def main() -> None:
     args = parser.parse_args()
     with bench_database() as (db_url, scratch):
         tenant = asyncio.run(prepare(db_url, 1000, 1))
-        with ServiceProcess(db_url, scratch, DNIS_LOG_LEVEL="WARNING") as service:
+        with ServiceProcess(db_url, scratch) as service:  # production settings, as in cycles.py
             asyncio.run(hold_storm(db_url, args.allocations))
-            out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-            load = multiprocessing.Process(target=_load_process, args=(
-                "http", service.url, tenant, "storm-load", args.clients, args.seconds, out))
-            load.start()
-            expired_at, released_at = asyncio.run(watch_release(db_url, time.monotonic() + args.seconds + 30))
-            tally = out.get(timeout=args.seconds + 120)
-            load.join()
+            with ThreadPoolExecutor(1) as load:
+                clients = load.submit(http_load, service.url, tenant, "load", args.clients, args.seconds)
+                expired_at, released_at = asyncio.run(watch_release(db_url, time.monotonic() + args.seconds + 30))
+                tally = clients.result()
     took = None if expired_at is None or released_at is None else released_at - expired_at
     print(f"{args.allocations} allocations expired together; all released "
           + (f"{took:.1f} s after their expiry" if took is not None else "NOT within the run"))
