@@ -107,6 +107,15 @@ def test_database_url_and_admin_token_come_from_a_secret(objects) -> None:
     assert "postgresql://" not in yaml.safe_dump(config)
 
 
+def test_config_map_holds_settings_the_service_reads_and_accepts(objects) -> None:
+    from dnis_service.config import Settings
+
+    config = one(objects, "ConfigMap")["data"]
+    read = set(re.findall(r'"(DNIS_[A-Z_]+)"', (ROOT / "dnis_service" / "config.py").read_text()))
+    assert set(config) <= read
+    Settings.from_env(config)  # a value it refuses would stop every pod at start-up
+
+
 def test_existing_secret_is_used_instead_of_a_chart_secret() -> None:
     objects = render(VALUE_FILES["all-on"])
     assert not [o for o in objects if o["kind"] == "Secret"]
