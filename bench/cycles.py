@@ -1,13 +1,15 @@
 """Allocate → get → free cycles: the service over HTTP against the same SQL sent straight through
 asyncpg (the baseline), by the same number of concurrent clients, in one run.
 
-    .venv/bin/python bench/cycles.py --clients 16 64 --seconds 10 [--phones 1000] [--tenants 1]
+    .venv/bin/python bench/cycles.py --clients 16 64 --seconds 10 --rounds 3 [--phones 1000] [--tenants 1]
 
 It starts a PostgreSQL (embedded, in a temporary directory; or DNIS_BENCH_DATABASE_URL), loads
 `--phones` phones spread over `--tenants` tenants, starts `dnis-service serve` as production runs
-it (its own process; DNIS_WORKERS from the environment), and drives the cycles from separate load
-processes. Printed: cycles/s of the service and of the baseline and their ratio, p50/p95/p99 per
-operation, 403s and errors, and the service's resident memory.
+it (its own process, default settings; DNIS_* variables in the environment override them), and
+drives the cycles from separate load processes: wrk (needs Debian's `wrk`) for the service,
+asyncpg clients for the baseline. Printed: cycles/s of the service and of the baseline and their
+ratio, p50/p95/p99 per operation, 403s and errors, CPU per cycle of each process group, and the
+service's resident memory. See bench/README.md for the figures.
 """
 
 from __future__ import annotations
