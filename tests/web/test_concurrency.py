@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from dnis_service.db.queries import query
 from tests.conftest import DNIS, Tenant, add_phones, expire_phone, serve_in_process
 
 ALLOCATE = f"{DNIS}/allocate/new"
@@ -120,3 +121,28 @@ async def test_the_database_refuses_a_second_open_allocation_of_a_phone(client, 
                FROM phones WHERE phone_number = $1""",
             phone,
         )
+
+
+@pytest.mark.parametrize("only_for", [None, "late"], ids=["free", "free for the new holder"])
+async def test_free_waiting_on_an_allocation_in_progress_ends_the_new_holder(
+    client, db, tenant: Tenant, only_for: str | None
+) -> None:
+    # The freeing statement's snapshot predates the holder it finds once the phone's lock is
+    # released: it must see that holder all the same (and end it), not answer as if free.
+    [phone] = await add_phones(client, tenant, 1)
+    scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    async with db.acquire() as conn:
+        allocating = conn.transaction()
+        await allocating.start()
+        claimed = await conn.fetchrow(query("claim_free_phone"), scope_id, 0.0, "late", 300.0, True)
+        assert claimed["phone_number"] == phone
+        params = {} if only_for is None else {"uniqueId": only_for}
+        freeing = asyncio.create_task(
+            client.post(f"{DNIS}/allocate/free/{phone}", params=params, headers=tenant.dnis_user))
+        while not await db.fetchval(  # the free is waiting for the phone's row lock
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('transactionid', 'tuple')"):
+            await asyncio.sleep(0.01)
+        await allocating.commit()
+    assert (await freeing).status_code == 200
+    assert await db.fetchval("SELECT end_reason FROM allocations WHERE unique_id = 'late'") == "freed"
+    assert await db.fetchval("SELECT allocation_id FROM phones WHERE phone_number = $1", phone) is None
