@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -75,6 +76,20 @@ async def _with_pool(url: str, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -
         await pool.close()
 
 
+# A request allocates a few thousand objects; with CPython's default threshold (700) the young
+# generation is collected several times per request, each pass also walking objects that live
+# as long as the process. Measured on the allocate/get/free cycle: 5 % less CPU per request and
+# a lower p99 (bench/README.md). Garbage cycles are still collected, a little later.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _tune_garbage_collection() -> None:
+    """Move what start-up built (modules, the app, its routes) out of the collector's sight."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -91,8 +106,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             print("Its keys were printed when it was created and are not stored here.")
         else:
             print("Paste these in another terminal:\n" + demo.curl_commands(settings.public_url, keys), flush=True)
+    app = create_app(settings, url)
+    _tune_garbage_collection()
     uvicorn.run(
-        create_app(settings, url), host=settings.host, port=settings.port, log_config=None,
+        app, host=settings.host, port=settings.port, log_config=None,
         access_log=False, timeout_graceful_shutdown=10,
     )
 
