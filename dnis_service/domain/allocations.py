@@ -153,12 +153,11 @@ async def _claim_for_new_interaction(
     """The common case in one statement, outside any transaction: the first allocation of an
     interaction while a phone is free. None otherwise (an interaction seen before, or no free
     phone): the allocation transaction takes over."""
-    async with db.acquire() as conn:
-        return await _claim_free_phone(conn, caller, uid, group, seconds, interaction_locked=False)
+    return await _claim_free_phone(db, caller, uid, group, seconds, interaction_locked=False)
 
 
 async def _claim_free_phone(
-    conn: Connection, caller: Caller, uid: str, group: str | None, seconds: int, interaction_locked: bool
+    conn: asyncpg.Pool | Connection, caller: Caller, uid: str, group: str | None, seconds: int, interaction_locked: bool
 ) -> Allocation | None:
     """Allocate the least recently released free phone (see claim_free_phone in the SQL)."""
     args: tuple[object, ...] = (caller.scope_id, float(caller.policy.quarantine_seconds), uid, float(seconds),
