@@ -20,29 +20,33 @@ SELECT phone_id FROM phones WHERE phone_id = $1 FOR UPDATE
 
 -- name: claim_free_phone
 -- Allocates the least recently released free phone, in one statement. With $5 false it is the
--- whole allocation of an interaction seen for the first time: the interaction row is created
--- here, and a phone is claimed only if it was (an existing interaction may hold allocations,
--- which the allocation transaction deals with; a concurrent first request for the same id waits
--- on this insert, then finds the row and goes that way too). With $5 true the caller's
--- transaction already holds the interaction's row lock.
+-- whole allocation of an interaction seen for the first time: it creates the interaction row,
+-- and keeps the phone only if it did (an existing interaction may hold allocations, which the
+-- allocation transaction deals with; a concurrent first request for the same id waits on this
+-- insert, then finds the row and goes that way too). No free phone: nothing is written. With $5
+-- true the caller's transaction already holds the interaction's row lock.
+-- Lock order: unlike everywhere else, the phone is locked before the interaction row is
+-- created. No deadlock follows: a free phone's lock is only ever taken with SKIP LOCKED (or by
+-- an operator's edit, which takes no interaction lock), so nothing holding an interaction waits
+-- for it.
 -- $1 scope, $2 quarantine seconds, $3 interaction id, $4 timeout seconds, $5 interaction locked.
-WITH created AS (
-    INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $3)
-    ON CONFLICT DO NOTHING
-    RETURNING unique_id
-), picked AS (
+WITH picked AS (
     SELECT phone_id, phone_number, dn_id, group_name
     FROM phones
     WHERE scope_id = $1 AND enabled AND allocation_id IS NULL
       AND released_at <= now() - make_interval(secs => $2)
-      AND ($5 OR EXISTS (SELECT FROM created))
     ORDER BY released_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), created AS (
+    INSERT INTO interactions (scope_id, unique_id) SELECT $1, $3 FROM picked
+    ON CONFLICT DO NOTHING
+    RETURNING unique_id
 ), claimed AS (
     INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
     SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
     FROM picked
+    WHERE $5 OR EXISTS (SELECT FROM created)
     RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
     UPDATE phones p SET allocation_id = c.allocation_id, expires_at = c.expires_at
@@ -55,23 +59,23 @@ LEFT JOIN picked p ON p.phone_id = c.phone_id
 
 -- name: claim_free_phone_in_group
 -- claim_free_phone within group $6 (its own statement, so that its plan uses the group index).
-WITH created AS (
-    INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $3)
-    ON CONFLICT DO NOTHING
-    RETURNING unique_id
-), picked AS (
+WITH picked AS (
     SELECT phone_id, phone_number, dn_id, group_name
     FROM phones
     WHERE scope_id = $1 AND group_name = $6 AND enabled AND allocation_id IS NULL
       AND released_at <= now() - make_interval(secs => $2)
-      AND ($5 OR EXISTS (SELECT FROM created))
     ORDER BY released_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), created AS (
+    INSERT INTO interactions (scope_id, unique_id) SELECT $1, $3 FROM picked
+    ON CONFLICT DO NOTHING
+    RETURNING unique_id
 ), claimed AS (
     INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
     SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
     FROM picked
+    WHERE $5 OR EXISTS (SELECT FROM created)
     RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
     UPDATE phones p SET allocation_id = c.allocation_id, expires_at = c.expires_at

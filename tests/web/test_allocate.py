@@ -64,6 +64,13 @@ async def test_exhausted_pool_is_403_with_retry_after(client, tenant: Tenant) ->
     assert int(response.headers["Retry-After"]) > 0
 
 
+async def test_refused_allocation_records_no_interaction(client, db, tenant: Tenant) -> None:
+    await add_phones(client, tenant, 1)
+    await allocate(client, tenant, "u1")
+    assert (await allocate(client, tenant, "u2")).status_code == 403
+    assert await db.fetchval("SELECT count(*) FROM interactions WHERE unique_id = 'u2'") == 0
+
+
 async def test_group_restricts_the_choice(client, tenant: Tenant) -> None:
     await add_phones(client, tenant, 2, group="sales")
     [support] = await add_phones(client, tenant, 1, group="support", start=10)
