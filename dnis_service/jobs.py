@@ -63,9 +63,7 @@ async def _sweep(db: asyncpg.Pool, name: str, batch: int, max_batches: int) -> i
     ended = 0
     for _ in range(max_batches):
         rows = await db.fetch(query(name), batch)
-        metrics.releases_made(
-            metrics.Release(r["tenant_id"], r["kind"], r["end_reason"], r["held_seconds"]) for r in rows
-        )
+        metrics.releases_made(metrics.Release.of(r["tenant_id"], r) for r in rows)
         ended += len(rows)
         if len(rows) < batch:
             break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -60,12 +61,21 @@ class PoolCount:
     disabled: int
 
 
+class _Row(Protocol):
+    def __getitem__(self, key: str) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Release:
     tenant: str
     kind: str
     reason: str
     held_seconds: float
+
+    @classmethod
+    def of(cls, tenant: str, ended: _Row) -> Release:
+        """From a row of end_allocation() or the release batch (kind, end_reason, held_seconds)."""
+        return cls(tenant, ended["kind"], ended["end_reason"], ended["held_seconds"])
 
 
 class PoolGauge(Collector):

@@ -99,7 +99,11 @@ async def allocate_phone(
         lookup_columns(attributes or {})
     for _ in range(_ATTEMPTS):
         try:
-            claimed = None if attributes else await _claim_for_new_interaction(db, caller, uid, wanted_group, seconds)
+            # The common case in one statement, outside any transaction: the first allocation of an
+            # interaction while a phone is free. Otherwise (an interaction seen before, attributes
+            # to record, no free phone) the allocation transaction takes over.
+            claimed = None if attributes else await _claim_free_phone(
+                db, caller, uid, wanted_group, seconds, interaction_locked=False)
             if claimed is not None:
                 allocation, new = claimed, True
             else:
@@ -145,15 +149,6 @@ async def _allocate_phone(
         expires_at=row["expires_at"], phone_number=phone["phone_number"], dn_id=phone["dn_id"],
     )
     return allocation, True
-
-
-async def _claim_for_new_interaction(
-    db: asyncpg.Pool, caller: Caller, uid: str, group: str | None, seconds: int
-) -> Allocation | None:
-    """The common case in one statement, outside any transaction: the first allocation of an
-    interaction while a phone is free. None otherwise (an interaction seen before, or no free
-    phone): the allocation transaction takes over."""
-    return await _claim_free_phone(db, caller, uid, group, seconds, interaction_locked=False)
 
 
 async def _claim_free_phone(
@@ -227,7 +222,7 @@ async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str
         return False
     if row["kind"] is None:
         raise AllocatedToAnother(phone)
-    metrics.releases_made([metrics.Release(caller.tenant_id, row["kind"], row["end_reason"], row["held_seconds"])])
+    metrics.releases_made([metrics.Release.of(caller.tenant_id, row)])
     log.info("freed tenant=%s env=%s phone=%s interaction=%r", caller.tenant_id, caller.environment,
              row["phone_number"], row["unique_id"])
     live: bool = row["live"]

@@ -24,9 +24,7 @@ class Work:
         """End an open allocation; the caller holds its phone's row lock, if it has a phone."""
         row = await self.conn.fetchrow(query("end_allocation"), allocation_id, reason)
         if row is not None:
-            self.released.append(
-                metrics.Release(self.tenant_id, row["kind"], row["end_reason"], row["held_seconds"])
-            )
+            self.released.append(metrics.Release.of(self.tenant_id, row))
 
 
 @asynccontextmanager
