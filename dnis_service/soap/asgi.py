@@ -1,4 +1,4 @@
-"""The SOAP endpoints as litestar mounts, on the same app and port as REST (CONTRACT §8)."""
+"""The SOAP endpoints as litestar mounts, on the same app and port as REST (docs/soap.md)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ async def _awaited(out_object: Any) -> Any:
 
 
 def _client_fault(error: Any) -> Fault:
-    """Spyne's parse and schema errors as the seeds' Client faults (an unknown operation named so)."""
+    """Spyne's parse and schema errors as the vendor's Client faults (an unknown operation named so)."""
     code = str(getattr(error, "faultcode", ""))
     detail = str(getattr(error, "faultstring", ""))
     if "ResourceNotFound" in code or "No matching global declaration" in detail:
@@ -154,7 +154,7 @@ def _client_fault(error: Any) -> Fault:
 
 
 def fault_for(error: BaseException) -> Fault:
-    """The seeds' faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
+    """The vendor's faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
     never a stack trace."""
     if isinstance(error, Fault):
         return error

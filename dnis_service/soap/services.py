@@ -1,4 +1,4 @@
-"""The SOAP operations of the seeds, each a translation of one domain call.
+"""The SOAP operations of the vendor's API, each a translation of one domain call.
 
 A spyne method here returns a coroutine; the server (soap/server.py) awaits it. What the
 method needs (pool, caller's credentials, limits) comes in ctx.udc, a SoapCall.
@@ -67,7 +67,7 @@ async def _unique_id(call: SoapCall, criteria: str | None, value: str | None) ->
         return await lookups.find_unique_id(
             call.db, caller, criteria or "", value or "", call.limits.retention_days
         )
-    except NotFound as missing:  # seed 004: the not-found text is the answer, not a fault
+    except NotFound as missing:  # as the vendor does: the not-found text is the answer, not a fault
         return missing.message
 
 
@@ -91,7 +91,7 @@ async def _free(call: SoapCall, phone: str | None) -> str:
         ended = await allocations.free_phone(call.db, caller, phone or "")
     except NotFound as missing:
         return missing.message
-    # Seed 003: a phone that is there but not allocated answers as if it were not found.
+    # As the vendor does: a phone that is there but not allocated answers as if it were not found.
     return SUCCESS if ended else PhoneNotFound(phone or "").message
 
 
@@ -118,8 +118,8 @@ class DnisService(ServiceBase):  # type: ignore[misc]
 
 
 async def _answer_or_error(call: SoapCall, work: Callable[[Caller], Awaitable[str]]) -> tuple[str | None, str | None]:
-    """(message, None) on success; (None, text) for the errors seeds 000/001 answer in the
-    response's uniqueId element. Invalid input raises (a Client fault), as the seeds show for tokens."""
+    """(message, None) on success; (None, text) for the errors the vendor answers in the
+    response's uniqueId element. Invalid input raises (a Client fault), as the vendor does for tokens."""
     caller = await call.caller(AppKind.PUBLIC)
     try:
         return await work(caller), None
@@ -156,7 +156,7 @@ async def _campaign_sms(
 
 
 def journey_operation(name: str, *params: Any) -> Callable[[Any], Any]:
-    """Seed 000/001 answers: a `message` on success, a `uniqueId` carrying the error text otherwise."""
+    """The vendor's answers: a `message` on success, a `uniqueId` carrying the error text otherwise."""
     return rpc(  # type: ignore[no-any-return]
         *params, **_messages(AGENT_NS, name), _returns=(Unicode, Unicode),
         _out_variable_names=("message", "uniqueId"), _in_variable_names={"_from": "from"},
