@@ -19,7 +19,7 @@ from dnis_service.domain.auth import Authenticator
 from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
-from dnis_service.web.admin import AdminController
+from dnis_service.web.admin import AdminController, PlannerController
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
@@ -59,7 +59,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
     return Litestar(
         route_handlers=[
             DnisController, LookupController, InteractionController, JourneyControllerV2, JourneyControllerV3,
-            AdminController,
+            AdminController, PlannerController,
             live, ready, prometheus,
             *soap_routes(settings),
         ],

@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from dnis_service import demo
 from dnis_service.config import ConfigError, Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import CONNECT_TIMEOUT_SECONDS, create_pool
-from dnis_service.domain import phones, tenants
+from dnis_service.domain import phones, sizing, tenants
 from dnis_service.domain.errors import DnisError
 
 log = logging.getLogger("dnis_service")
@@ -175,6 +176,46 @@ def cmd_pool_stats(settings: Settings, args: argparse.Namespace) -> None:
     _print_json([asdict(row) for row in rows])
 
 
+SIZING_COLUMNS = ("ENVIRONMENT", "GROUP", "PHONES", "BUSY HOUR (UTC)", "ARRIVALS/H", "MEAN HOLD S", "LOAD ERL",
+                  "PREDICTED", "OBSERVED", "TARGET", "RECOMMENDED")
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3%}"
+
+
+def sizing_table(rows: list[sizing.GroupSizing]) -> str:
+    """One line per group, columns aligned; '-' where a figure is unknown (see GroupSizing)."""
+    lines = [SIZING_COLUMNS]
+    for row in rows:
+        busy = row.busy_hour_start
+        lines.append((
+            row.environment, row.group or "''", str(row.phones),
+            "-" if busy is None else busy.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            str(row.arrivals_per_hour),
+            "-" if row.mean_hold_seconds is None else f"{row.mean_hold_seconds:.1f}",
+            "-" if row.offered_load_erlangs is None else f"{row.offered_load_erlangs:.2f}",
+            _percent(row.predicted_blocking), _percent(row.observed_blocking), _percent(row.target_blocking),
+            "-" if row.recommended_phones is None else str(row.recommended_phones),
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(SIZING_COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
+
+
+def cmd_pool_sizing(settings: Settings, args: argparse.Namespace) -> None:
+    rows = _run(settings, lambda db: sizing.pool_sizing(db, args.tenant_id, args.environment, args.group, args.days))
+    print(sizing_table(rows))
+
+
+def cmd_pool_plan(settings: Settings, args: argparse.Namespace) -> None:
+    """Erlang B alone: no database."""
+    answer = sizing.plan(args.offered_load, args.arrivals_per_hour, args.hold_seconds, args.phones,
+                         args.target_blocking)
+    target = {} if answer.target_blocking is None else {"targetBlocking": answer.target_blocking}
+    _print_json({"offeredLoad": answer.offered_load, **target, "phones": answer.phones, "blocking": answer.blocking})
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="dnis-service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -216,6 +257,20 @@ def parser() -> argparse.ArgumentParser:
     stats = pool.add_parser("stats", help="phones by state and the last hour's activity")
     stats.add_argument("tenant_id")
     stats.set_defaults(handler=cmd_pool_stats)
+    sizes = pool.add_parser("sizing", help="offered load per group and the size Erlang B recommends")
+    sizes.add_argument("tenant_id")
+    sizes.add_argument("--environment")
+    sizes.add_argument("--group")
+    sizes.add_argument("--days", type=int, help=f"the window, in days (default {sizing.DEFAULT_DAYS})")
+    sizes.set_defaults(handler=cmd_pool_sizing)
+    plan = pool.add_parser("plan", help="Erlang B for a pool with no traffic yet (no database needed)")
+    plan.add_argument("--offered-load", type=float, help="Erlangs (or --arrivals-per-hour and --hold-seconds)")
+    plan.add_argument("--arrivals-per-hour", type=float)
+    plan.add_argument("--hold-seconds", type=float)
+    size = plan.add_mutually_exclusive_group(required=True)
+    size.add_argument("--phones", type=int, help="the blocking of this many numbers")
+    size.add_argument("--target-blocking", type=float, help="the smallest pool whose blocking is at most this")
+    plan.set_defaults(handler=cmd_pool_plan)
     return root
 
 

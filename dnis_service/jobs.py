@@ -1,5 +1,5 @@
-"""APScheduler jobs: release expired allocations, deliver queued SMS, refresh the gauges, purge old
-history.
+"""APScheduler jobs: release expired allocations, deliver queued SMS, refresh the gauges, size the
+pools, purge old history.
 
 Every job is safe to run in any number of replicas at once: each works in short transactions
 on rows it locks with SKIP LOCKED.
@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dnis_service import metrics
 from dnis_service.config import Settings
 from dnis_service.db.queries import query
-from dnis_service.domain import sms
+from dnis_service.domain import sizing, sms
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ RELEASE_MAX_BATCHES = 100
 # (bench/README.md).
 RELEASE_SWEEPERS = 2
 GAUGE_INTERVAL_SECONDS = 5.0
+# Sizing reads a week of traffic: hourly rows, and the history of the last hour or two not rolled
+# up yet. What it measures moves by the hour, so once a minute is plenty.
+SIZING_INTERVAL_SECONDS = 60.0
 PURGE_INTERVAL_SECONDS = 60.0
 # Every allocation and every release leaves a dead version of a phone row, and the allocation
 # query reads the free-phone index from its head, where those versions gather: a small pool
@@ -90,11 +93,21 @@ async def refresh_gauges(db: asyncpg.Pool) -> None:
     )
 
 
+async def size_pools(db: asyncpg.Pool, retention_days: int) -> None:
+    """Roll up the traffic of settled hours, then size every pool group for the sizing gauges."""
+    await sizing.roll_up_traffic(db, retention_days)
+    metrics.POOL_SIZES.update(
+        metrics.PoolSize(g.tenant, g.environment, g.group, g.offered_load_erlangs, g.recommended_phones)
+        for g in await sizing.all_pools_sizing(db)
+        if g.offered_load_erlangs is not None and g.recommended_phones is not None
+    )
+
+
 async def purge_history(db: asyncpg.Pool, retention_days: int, batch: int = PURGE_BATCH) -> int:
-    """Delete history and idle interactions older than the retention period, in small batches
-    so that allocations never wait behind a long delete."""
+    """Delete history, idle interactions and hourly traffic older than the retention period, in small
+    batches so that allocations never wait behind a long delete."""
     purged = 0
-    for name in ("purge_history", "purge_interactions"):
+    for name in ("purge_history", "purge_interactions", "purge_pool_traffic"):
         for _ in range(PURGE_MAX_BATCHES):
             status = await db.execute(query(name), retention_days, batch)
             deleted = int(status.split()[-1])
@@ -118,6 +131,7 @@ class Jobs:
         self._every(self._settings.sweep_interval_seconds, "release expired", self._release)
         self._every(GAUGE_INTERVAL_SECONDS, "refresh gauges", lambda: refresh_gauges(self._db))
         self._every(self._settings.sweep_interval_seconds, "deliver sms", self._deliver_sms)
+        self._every(SIZING_INTERVAL_SECONDS, "size pools", lambda: size_pools(self._db, self._settings.retention_days))
         self._every(PURGE_INTERVAL_SECONDS, "purge history", self._purge)
         self._every(VACUUM_INTERVAL_SECONDS, "vacuum phones", self._vacuum)
         self._scheduler.start()

@@ -106,6 +106,49 @@ POOL_PHONES = PoolGauge()
 REGISTRY.register(POOL_PHONES)
 
 
+@dataclass(frozen=True)
+class PoolSize:
+    tenant: str
+    environment: str
+    group: str
+    offered_load_erlangs: float
+    recommended_phones: int
+
+
+class PoolSizeGauges(Collector):
+    """dnis_pool_offered_load_erlangs and dnis_pool_recommended_phones from the sizing job's last
+    snapshot (a minute old at most): a scrape never queries."""
+
+    _LOAD = ("dnis_pool_offered_load_erlangs", "Offered load of the busy hour of the last 7 days, in Erlangs.")
+    _RECOMMENDED = ("dnis_pool_recommended_phones",
+                    "Smallest pool that keeps Erlang B blocking at the offered load within the tenant's target.")
+
+    def __init__(self) -> None:
+        self._snapshot: tuple[PoolSize, ...] = ()
+
+    def update(self, sizes: Iterable[PoolSize]) -> None:
+        self._snapshot = tuple(sizes)
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["tenant", "environment", "group"]
+        load = GaugeMetricFamily(*self._LOAD, labels=labels)
+        recommended = GaugeMetricFamily(*self._RECOMMENDED, labels=labels)
+        for size in self._snapshot:
+            values = [size.tenant, size.environment, size.group]
+            load.add_metric(values, size.offered_load_erlangs)
+            recommended.add_metric(values, size.recommended_phones)
+        yield load
+        yield recommended
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(*self._LOAD)
+        yield GaugeMetricFamily(*self._RECOMMENDED)
+
+
+POOL_SIZES = PoolSizeGauges()
+REGISTRY.register(POOL_SIZES)
+
+
 def allocation_made(tenant: str, group: str, kind: str) -> None:
     ALLOCATIONS.labels(tenant, group, kind).inc()
 

@@ -111,6 +111,8 @@ async def allocate_phone(
             continue
         except PoolExhausted:
             metrics.allocation_refused(caller.tenant_id, wanted_group or "", "exhausted")
+            # Kept for pool sizing (domain/sizing.py): a refusal is part of the load the pool was offered.
+            await db.execute(query("count_refusal"), caller.scope_id, wanted_group or "")
             raise
         if new:
             metrics.allocation_made(caller.tenant_id, allocation.group, "phone")

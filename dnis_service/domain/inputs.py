@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from dnis_service.domain.errors import InvalidInput
@@ -79,3 +80,17 @@ def integer(raw: object, field: str, low: int = 1, high: int = MAX_INTEGER) -> i
             wanted += f" (at most {MAX_INTEGER})"
         raise InvalidInput(f"{field}: must be {wanted}")
     return raw
+
+
+def number(raw: object, field: str, low: float, high: float) -> float:
+    """A finite number from low to high (true and false are not numbers)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or not low <= raw <= high:
+        raise InvalidInput(f"{field}: must be a number from {low:g} to {high:g}")
+    return float(raw)
+
+
+def probability(raw: object, field: str) -> float:
+    """A number greater than 0 and less than 1."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < 1:
+        raise InvalidInput(f"{field}: must be a number greater than 0 and less than 1")
+    return float(raw)

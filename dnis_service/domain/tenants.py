@@ -55,6 +55,7 @@ class TenantSettings:
     quarantine_seconds: int
     dtmf_digits: int
     sms_provider: SmsProvider | None
+    target_blocking: float
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ async def get_settings(db: asyncpg.Pool, tenant_id: str) -> TenantSettings:
         quarantine_seconds=row["quarantine_seconds"],
         dtmf_digits=row["dtmf_digits"],
         sms_provider=SmsProvider(**provider) if provider else None,
+        target_blocking=row["target_blocking"],
     )
 
 
@@ -182,7 +184,8 @@ def _sms_provider(raw: object) -> SmsProvider | None:
 
 
 async def update_settings(db: asyncpg.Pool, tenant_id: str, changes: Mapping[str, object]) -> TenantSettings:
-    allowed = {"defaultTimeoutSeconds", "maxTimeoutSeconds", "quarantineSeconds", "dtmfDigits", "smsProvider"}
+    allowed = {"defaultTimeoutSeconds", "maxTimeoutSeconds", "quarantineSeconds", "dtmfDigits", "smsProvider",
+               "targetBlocking"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}")
@@ -194,9 +197,10 @@ async def update_settings(db: asyncpg.Pool, tenant_id: str, changes: Mapping[str
     quarantine = inputs.integer(changes.get("quarantineSeconds", current.quarantine_seconds), "quarantineSeconds", 0)
     digits = inputs.integer(changes.get("dtmfDigits", current.dtmf_digits), "dtmfDigits", MIN_DIGITS, MAX_DIGITS)
     provider = _sms_provider(changes["smsProvider"]) if "smsProvider" in changes else current.sms_provider
+    target = inputs.probability(changes.get("targetBlocking", current.target_blocking), "targetBlocking")
     await db.execute(
         query("update_tenant_settings"), tenant_id, default, maximum, quarantine, digits,
-        None if provider is None else vars(provider),
+        None if provider is None else vars(provider), target,
     )
     return await get_settings(db, tenant_id)
 

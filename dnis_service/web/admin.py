@@ -1,10 +1,11 @@
-"""The operator API (docs/operator.md): tenants, application keys, users, settings, pool stats."""
+"""The operator API (docs/operator.md): tenants, application keys, users, settings, pool stats and
+sizing."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -12,9 +13,9 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from dnis_service.domain import tenants
+from dnis_service.domain import sizing, tenants
 from dnis_service.domain.errors import DnisError
 from dnis_service.web.errors import admin_domain_error, problem_text
 from dnis_service.web.state import CredentialCacheOf, Db
@@ -56,6 +57,7 @@ def settings_json(settings: tenants.TenantSettings) -> dict[str, Any]:
         "dtmfDigits": settings.dtmf_digits,
         # The secret is write-only: it is never shown back.
         "smsProvider": None if provider is None else {"url": provider.url, "account": provider.account},
+        "targetBlocking": settings.target_blocking,
     }
 
 
@@ -78,12 +80,17 @@ ERRORS = {
 }
 
 
-class AdminController(Controller):
-    path = "/admin/v1/tenants"
+class OperatorController(Controller):
+    """What every controller of the operator API shares: the token, JSON errors, the OpenAPI tag."""
+
     guards = [require_admin_token]
     exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error}
     tags = ["operator"]
     security = [{"adminToken": []}]
+
+
+class AdminController(OperatorController):
+    path = "/admin/v1/tenants"
 
     @post("/", status_code=201, responses=ERRORS)
     async def create_tenant(self, db: Db, data: JSONBody[NewTenant]) -> dict[str, Any]:
@@ -139,6 +146,36 @@ class AdminController(Controller):
     async def pool(self, db: Db, tenant_id: FromPath[str]) -> dict[str, Any]:
         rows = await tenants.pool_stats(db, tenant_id)
         return {"tenantId": tenant_id, "pools": [_camel(asdict(row)) for row in rows]}
+
+    @get("/{tenant_id:str}/pool/sizing", responses=ERRORS)
+    async def pool_sizing(
+        self, db: Db, tenant_id: FromPath[str], environment: FromQuery[str | None] = None,
+        group: FromQuery[str | None] = None, days: FromQuery[int | None] = None,
+    ) -> list[dict[str, Any]]:
+        """Per group: the busy hour's arrivals, the mean time a number is kept, the offered load, and
+        Erlang B's blocking for the enabled phones and the size that meets the tenant's target."""
+        rows = await sizing.pool_sizing(db, tenant_id, environment, group, days)
+        return [{k: v for k, v in _camel(asdict(row)).items() if k != "tenant"} for row in rows]
+
+
+class PlannerController(OperatorController):
+    path = "/admin/v1/sizing"
+
+    @get("/", responses=ERRORS)
+    async def plan(
+        self,
+        offered_load: Annotated[float | None, QueryParameter(name="offeredLoad")] = None,
+        arrivals_per_hour: Annotated[float | None, QueryParameter(name="arrivalsPerHour")] = None,
+        hold_seconds: Annotated[float | None, QueryParameter(name="holdSeconds")] = None,
+        phones: FromQuery[int | None] = None,
+        target_blocking: Annotated[float | None, QueryParameter(name="targetBlocking")] = None,
+    ) -> dict[str, Any]:
+        """Erlang B for a pool with no traffic yet: the blocking of `phones` numbers, or the smallest
+        size meeting `targetBlocking`, under `offeredLoad` Erlangs (or `arrivalsPerHour` *
+        `holdSeconds` / 3600)."""
+        answer = sizing.plan(offered_load, arrivals_per_hour, hold_seconds, phones, target_blocking)
+        target = {} if answer.target_blocking is None else {"targetBlocking": answer.target_blocking}
+        return {"offeredLoad": answer.offered_load, **target, "phones": answer.phones, "blocking": answer.blocking}
 
 
 def _camel(row: dict[str, Any]) -> dict[str, Any]:

@@ -26,12 +26,12 @@ RETURNING user_id
 DELETE FROM users WHERE tenant_id = $1 AND user_id = $2 RETURNING user_id
 
 -- name: tenant_settings
-SELECT default_timeout_seconds, max_timeout_seconds, quarantine_seconds, dtmf_digits, sms_provider
+SELECT default_timeout_seconds, max_timeout_seconds, quarantine_seconds, dtmf_digits, sms_provider, target_blocking
 FROM tenants WHERE tenant_id = $1
 
 -- name: update_tenant_settings
 UPDATE tenants SET default_timeout_seconds = $2, max_timeout_seconds = $3, quarantine_seconds = $4,
-                   dtmf_digits = $5, sms_provider = $6
+                   dtmf_digits = $5, sms_provider = $6, target_blocking = $7
 WHERE tenant_id = $1
 
 -- name: pool_stats

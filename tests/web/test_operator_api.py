@@ -69,7 +69,8 @@ async def test_settings_round_trip_and_hide_the_secret(client, tenant: Tenant) -
     assert response.status_code == 200
     body = (await client.get(f"{TENANTS}/{tenant.tenant_id}/settings", headers=ADMIN)).json()
     assert body == {"defaultTimeoutSeconds": 120, "maxTimeoutSeconds": None, "quarantineSeconds": 30,
-                    "dtmfDigits": 4, "smsProvider": {"url": "https://sms.example/api", "account": "AC1"}}
+                    "dtmfDigits": 4, "smsProvider": {"url": "https://sms.example/api", "account": "AC1"},
+                    "targetBlocking": 0.001}
 
 
 async def test_bad_setting_is_400_naming_the_field(client, tenant: Tenant) -> None:

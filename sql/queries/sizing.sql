@@ -1,0 +1,99 @@
+-- Hours are clock hours in UTC, whatever the session's time zone.
+
+-- name: roll_up_traffic_hour
+-- Stores the phone allocations of the oldest hour not rolled up yet (none older than $1 days),
+-- per scope and group, if that hour ended an hour ago or more: by then nearly every allocation
+-- made in it has ended. Returns the hour, or nothing when none is due or another replica holds
+-- the mark (SKIP LOCKED). An allocation still open counts as held until its expiry, as in
+-- pool_traffic.
+WITH mark AS (
+    SELECT greatest(rolled_until, date_trunc('hour', now() - make_interval(days => $1), 'UTC')) AS hour
+    FROM pool_traffic_rollup
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT hour FROM mark WHERE hour < date_trunc('hour', now(), 'UTC') - interval '1 hour'
+), stored AS (
+    INSERT INTO pool_traffic_hours AS t (scope_id, group_name, hour, allocations, held_seconds)
+    SELECT s.scope_id, a.group_name, d.hour, a.allocations, a.held_seconds
+    FROM due d
+    CROSS JOIN scopes s
+    CROSS JOIN LATERAL (
+        SELECT group_name, count(*) AS allocations,
+               sum(extract(epoch FROM coalesce(ended_at, expires_at) - allocated_at))::float8 AS held_seconds
+        FROM allocations
+        WHERE scope_id = s.scope_id AND kind = 'phone'
+          AND allocated_at >= d.hour AND allocated_at < d.hour + interval '1 hour'
+        GROUP BY group_name
+    ) a
+    ON CONFLICT (scope_id, group_name, hour)
+    DO UPDATE SET allocations = excluded.allocations, held_seconds = excluded.held_seconds
+), moved AS (
+    UPDATE pool_traffic_rollup SET rolled_until = d.hour + interval '1 hour' FROM due d
+)
+SELECT hour FROM due
+
+-- name: pool_traffic
+-- Per (scope, group) of the scopes of tenant $1 (NULL: every tenant) and environment $2, and
+-- group $3 (NULL: all), over the clock hours from $4 days before the current one up to now:
+-- the busy hour (the hour with the most arrivals — new phone allocations and refusals —, the
+-- latest of equals), its arrivals and refusals; and the allocations of the whole window with the
+-- seconds they held their numbers, from allocation to release, or to expiry for one still open
+-- (a number is promised until then unless freed). Hours before the rollup mark are read from
+-- pool_traffic_hours, later ones from the history, scope by scope on allocations_traffic_idx
+-- (aggregated inside LATERAL, so that it is never planned as one join over the whole history).
+WITH scoped AS (
+    SELECT s.scope_id, s.tenant_id, s.environment, t.quarantine_seconds, t.target_blocking,
+           date_trunc('hour', now(), 'UTC') - make_interval(days => $4) AS since
+    FROM scopes s JOIN tenants t ON t.tenant_id = s.tenant_id
+    WHERE ($1::text IS NULL OR s.tenant_id = $1) AND ($2::text IS NULL OR s.environment = $2)
+), recent AS (
+    SELECT s.scope_id, a.group_name, a.hour, 0::bigint AS refusals, a.allocations, a.held_seconds
+    FROM scoped s
+    CROSS JOIN (SELECT coalesce(rolled_until, '-infinity') AS rolled_until FROM pool_traffic_rollup) m
+    CROSS JOIN LATERAL (
+        SELECT group_name, date_trunc('hour', allocated_at, 'UTC') AS hour, count(*) AS allocations,
+               sum(extract(epoch FROM coalesce(ended_at, expires_at) - allocated_at))::float8 AS held_seconds
+        FROM allocations
+        WHERE scope_id = s.scope_id AND kind = 'phone' AND allocated_at >= greatest(s.since, m.rolled_until)
+          AND ($3::text IS NULL OR group_name = $3)
+        GROUP BY group_name, date_trunc('hour', allocated_at, 'UTC')
+    ) a
+), hourly AS (
+    SELECT scope_id, group_name, hour, sum(refusals) AS refusals, sum(allocations) AS allocations,
+           sum(held_seconds) AS held_seconds
+    FROM (
+        SELECT * FROM recent
+        UNION ALL
+        SELECT s.scope_id, h.group_name, h.hour, h.refusals, h.allocations, h.held_seconds
+        FROM scoped s
+        JOIN pool_traffic_hours h ON h.scope_id = s.scope_id AND h.hour >= s.since
+        WHERE $3::text IS NULL OR h.group_name = $3
+    ) both_sources
+    GROUP BY scope_id, group_name, hour
+), busiest AS (
+    SELECT DISTINCT ON (scope_id, group_name) scope_id, group_name, hour, allocations + refusals AS arrivals,
+           refusals
+    FROM hourly
+    ORDER BY scope_id, group_name, allocations + refusals DESC, hour DESC
+), whole_window AS (
+    SELECT scope_id, group_name, sum(allocations) AS allocations, sum(held_seconds) AS held_seconds
+    FROM hourly GROUP BY scope_id, group_name
+)
+SELECT s.tenant_id, s.environment, b.group_name, b.hour AS busy_hour_start, b.arrivals::bigint AS arrivals,
+       b.refusals::bigint AS refusals, w.allocations::bigint AS allocations, w.held_seconds::float8 AS held_seconds,
+       s.quarantine_seconds, s.target_blocking
+FROM busiest b
+JOIN whole_window w USING (scope_id, group_name)
+JOIN scoped s USING (scope_id)
+
+-- name: enabled_phones
+-- Phones enabled now per (scope, group), for the same choice of scopes and group as pool_traffic:
+-- a pool count, like pool_gauges, reading every phone of the chosen scopes.
+SELECT s.tenant_id, s.environment, p.group_name, count(*) FILTER (WHERE p.enabled) AS enabled,
+       t.target_blocking
+FROM scopes s
+JOIN tenants t ON t.tenant_id = s.tenant_id
+JOIN phones p ON p.scope_id = s.scope_id
+WHERE ($1::text IS NULL OR s.tenant_id = $1) AND ($2::text IS NULL OR s.environment = $2)
+  AND ($3::text IS NULL OR p.group_name = $3)
+GROUP BY s.tenant_id, s.environment, p.group_name, t.target_blocking
