@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -13,7 +13,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from dnis_service.domain import sizing, tenants
 from dnis_service.domain.errors import DnisError
@@ -84,7 +85,9 @@ class OperatorController(Controller):
     """What every controller of the operator API shares: the token, JSON errors, the OpenAPI tag."""
 
     guards = [require_admin_token]
-    exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error}
+    # 400 by status too: the app's handler of that status (plain text) would win otherwise.
+    exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error,
+                          HTTP_400_BAD_REQUEST: admin_http_error}
     tags = ["operator"]
     security = [{"adminToken": []}]
 
@@ -164,16 +167,17 @@ class PlannerController(OperatorController):
     @get("/", responses=ERRORS)
     async def plan(
         self,
-        offered_load: Annotated[float | None, QueryParameter(name="offeredLoad")] = None,
-        arrivals_per_hour: Annotated[float | None, QueryParameter(name="arrivalsPerHour")] = None,
-        hold_seconds: Annotated[float | None, QueryParameter(name="holdSeconds")] = None,
+        # Named as in the query, so that a type error names the parameter the caller sent.
+        offeredLoad: FromQuery[float | None] = None,
+        arrivalsPerHour: FromQuery[float | None] = None,
+        holdSeconds: FromQuery[float | None] = None,
         phones: FromQuery[int | None] = None,
-        target_blocking: Annotated[float | None, QueryParameter(name="targetBlocking")] = None,
+        targetBlocking: FromQuery[float | None] = None,
     ) -> dict[str, Any]:
         """Erlang B for a pool with no traffic yet: the blocking of `phones` numbers, or the smallest
         size meeting `targetBlocking`, under `offeredLoad` Erlangs (or `arrivalsPerHour` *
         `holdSeconds` / 3600)."""
-        answer = sizing.plan(offered_load, arrivals_per_hour, hold_seconds, phones, target_blocking)
+        answer = sizing.plan(offeredLoad, arrivalsPerHour, holdSeconds, phones, targetBlocking)
         target = {} if answer.target_blocking is None else {"targetBlocking": answer.target_blocking}
         return {"offeredLoad": answer.offered_load, **target, "phones": answer.phones, "blocking": answer.blocking}
 
