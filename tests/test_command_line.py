@@ -65,3 +65,55 @@ def test_bad_setting_stops_serve_with_one_clear_line(env: dict[str, str], expect
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("dnis-service: ") and expected in lines[0]
     assert "Traceback" not in result.stderr and "u:p@" not in result.stderr
+
+
+async def test_pool_sizing_prints_a_table_with_a_line_per_group(on_db, db, tmp_path: Path) -> None:
+    run("tenant", "create", "cli-tenant", env=on_db)
+    csv_file = tmp_path / "phones.csv"
+    csv_file.write_text("phoneNumber,groupName\n15557770001,sales\n15557770002,sales\n15557770003,support\n")
+    assert run("phones", "import", "cli-tenant", str(csv_file), env=on_db).returncode == 0
+    # 90 allocations two hours ago, each held 120 s: 3 Erlangs in the busy hour.
+    await db.execute(
+        """INSERT INTO allocations (scope_id, kind, phone_number, group_name, unique_id, allocated_at, expires_at,
+                                    ended_at, end_reason)
+           SELECT s.scope_id, 'phone', (8000000000 + n)::text, 'sales', 'h' || n, at, at + interval '1 hour',
+                  at + interval '120 seconds', 'freed'
+           FROM scopes s, generate_series(1, 90) n,
+                LATERAL (SELECT date_trunc('hour', now(), 'UTC') - interval '2 hours' AS at) t
+           WHERE s.tenant_id = 'cli-tenant'"""
+    )
+    result = run("pool", "sizing", "cli-tenant", "--days", "2", env=on_db)
+    assert result.returncode == 0, result.stderr
+    header, sales, support = (line.split() for line in result.stdout.strip().splitlines())
+    assert header[:3] == ["ENVIRONMENT", "GROUP", "PHONES"]
+    # environment, group, phones, busy hour (date, time), arrivals/h, hold, load, predicted, observed, target, size
+    assert sales[:3] + sales[5:8] + sales[9:] == ["default", "sales", "2", "90", "120.0", "3.00", "0.000%", "0.100%",
+                                                  "10"]
+    assert support[:3] + support[4:] == ["default", "support", "1", "0", "-", "0.00", "0.000%", "-", "0.100%", "1"]
+
+
+def test_pool_plan_sizes_a_pool_without_a_database() -> None:
+    result = run("pool", "plan", "--offered-load", "10", "--target-blocking", "0.01",
+                 env={"DNIS_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/nowhere"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"offeredLoad": 10.0, "targetBlocking": 0.01, "phones": 18,
+                                         "blocking": pytest.approx(0.00714244, rel=1e-5)}
+
+
+def test_pool_plan_takes_arrivals_and_seconds_held() -> None:
+    result = run("pool", "plan", "--arrivals-per-hour", "3600", "--hold-seconds", "10", "--phones", "10")
+    assert json.loads(result.stdout) == {"offeredLoad": 10.0, "phones": 10,
+                                         "blocking": pytest.approx(0.214582, rel=1e-5)}
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--offered-load", "nan", "--phones", "3"], "offeredLoad"),
+    (["--offered-load", "1e12", "--phones", "3"], "offeredLoad"),
+    (["--phones", "3"], "offeredLoad"),
+    (["--offered-load", "1", "--target-blocking", "1"], "targetBlocking"),
+])
+def test_pool_plan_with_bad_input_exits_2_with_one_line(args: list[str], named: str) -> None:
+    result = run("pool", "plan", *args)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dnis-service: ") and named in line

@@ -11,7 +11,15 @@ from prometheus_client import generate_latest
 
 from dnis_service import metrics
 from dnis_service.db.pool import create_pool
-from dnis_service.jobs import VACUUM_MIN_DEAD_ROWS, purge_history, refresh_gauges, release_expired, vacuum_phones
+from dnis_service.domain import sizing
+from dnis_service.jobs import (
+    VACUUM_MIN_DEAD_ROWS,
+    purge_history,
+    refresh_gauges,
+    release_expired,
+    size_pools,
+    vacuum_phones,
+)
 from tests.conftest import Tenant
 
 
@@ -106,6 +114,28 @@ async def test_a_scrape_never_queries_the_database(db) -> None:
     await db.close()  # the scrape below would fail if it needed the database
     text = generate_latest(metrics.REGISTRY).decode()
     assert text.count('dnis_pool_phones{environment="default",group="",state="free",tenant="t') == 1000
+
+
+async def test_sizing_gauges_come_from_the_sizing_job(db, tenant: Tenant) -> None:
+    await hold_phones(db, tenant, 4, "1 hour")  # 4 arrivals this hour, each held 2 hours
+    await size_pools(db, retention_days=30)
+    [expected] = await sizing.pool_sizing(db, tenant.tenant_id)
+    labels = {"tenant": tenant.tenant_id, "environment": "default", "group": ""}
+    load = metrics.REGISTRY.get_sample_value("dnis_pool_offered_load_erlangs", labels)
+    recommended = metrics.REGISTRY.get_sample_value("dnis_pool_recommended_phones", labels)
+    assert (load, recommended) == (pytest.approx(8.0), expected.recommended_phones)
+    assert expected.offered_load_erlangs == pytest.approx(8.0)
+
+
+async def test_retention_purges_hourly_traffic_older_than_the_period(db, tenant: Tenant) -> None:
+    scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+    await db.execute(
+        """INSERT INTO pool_traffic_hours (scope_id, group_name, hour, refusals)
+           SELECT $1, '', date_trunc('hour', now()) - make_interval(days => d), 1 FROM unnest('{29, 31}'::int[]) d""",
+        scope_id,
+    )
+    await purge_history(db, retention_days=30)
+    assert await db.fetchval("SELECT count(*) FROM pool_traffic_hours") == 1
 
 
 async def make_tenant_quick(db: asyncpg.Pool, tenant_id: str) -> None:

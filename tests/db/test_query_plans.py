@@ -187,7 +187,7 @@ def full_scans(plan: dict[str, Any]) -> Iterator[str]:
 
 
 # Queries that read a whole table on purpose: pool counts, and the migrations' own bookkeeping.
-WHOLE_TABLE = {"pool_gauges", "pool_stats", "applied_migrations", "phones_row_versions"}
+WHOLE_TABLE = {"pool_gauges", "pool_stats", "enabled_phones", "applied_migrations", "phones_row_versions"}
 NOT_EXPLAINABLE = {"create_schema_migrations", "vacuum_phones"}  # DDL, maintenance
 
 
@@ -202,3 +202,45 @@ async def test_generic_plan_of_every_query_avoids_full_scans(
         raw = await explain.fetchval(*[None] * len(explain.get_parameters()))
     plan = json.loads(raw)[0]["Plan"] if isinstance(raw, str) else raw[0]["Plan"]
     assert not set(full_scans(plan)) & LARGE_TABLES
+
+
+HISTORY = 1_000_000
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def long_history(db: asyncpg.Pool, big_pool: int) -> str:
+    """1,000,000 ended phone allocations over the last 30 days, spread over 100 tenants (after the
+    test above, which keeps the data it was written for); the name of one of those tenants."""
+    await db.execute("INSERT INTO tenants (tenant_id) SELECT 'h' || n FROM generate_series(0, 99) n")
+    await db.execute("INSERT INTO scopes (tenant_id, environment) "
+                     "SELECT 'h' || n, 'default' FROM generate_series(0, 99) n")
+    await db.execute(
+        """INSERT INTO allocations (scope_id, kind, phone_number, group_name, unique_id, allocated_at, expires_at,
+                                    ended_at, end_reason)
+           SELECT s.scope_id, 'phone', (20000000000 + n)::text, 'g' || (n % 5), 'h' || n, at,
+                  at + interval '5 minutes', at + interval '2 minutes', 'freed'
+           FROM generate_series(1, $1) n
+           JOIN scopes s ON s.tenant_id = 'h' || (n % 100),
+           LATERAL (SELECT now() - n * interval '30 days' / $1 AS at) t""",
+        HISTORY,
+    )
+    await db.execute("ANALYZE allocations")
+    return "h7"
+
+
+@pytest.mark.parametrize("tenant", ["one tenant", "every tenant"])
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_sizing_reads_a_week_of_history_scope_by_scope_from_the_traffic_index(
+    db, long_history: str, tenant: str, generic: bool
+) -> None:
+    plan = await plan_of(db, "pool_traffic", long_history if tenant == "one tenant" else None, None, None, 7,
+                         generic=generic)
+    assert "allocations_traffic_idx" in set(index_names(plan))
+    assert "allocations" not in set(full_scans(plan))
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_rolling_up_an_hour_reads_the_traffic_index(db, long_history: str, generic: bool) -> None:
+    plan = await plan_of(db, "roll_up_traffic_hour", 30, generic=generic)
+    assert "allocations_traffic_idx" in set(index_names(plan))
+    assert "allocations" not in set(full_scans(plan))
