@@ -190,3 +190,44 @@ def test_chart_defaults_pass_strict_lint() -> None:
 def test_rendering_without_a_database_is_refused_with_a_clear_message() -> None:
     with pytest.raises(helm.HelmError, match=r"secret.databaseUrl \(or existingSecret\) is required"):
         render({})
+
+
+def _in_service(tenant: str, group: str, free: int, allocated: int) -> list[dict[str, str]]:
+    """dnis_pool_phones of one pool as two replicas export it (the same database snapshot)."""
+    return [{"series": f'dnis_pool_phones{{tenant="{tenant}",environment="default",group="{group}",'
+                       f'state="{state}",instance="{instance}"}}', "values": f"{count}x150"}
+            for state, count in (("free", free), ("allocated", allocated), ("disabled", 4)) for instance in "ab"]
+
+
+def _sizing(tenant: str, group: str, load: float, recommended: int) -> list[dict[str, str]]:
+    labels = f'tenant="{tenant}",environment="default",group="{group}",instance="a"'
+    return [{"series": f"dnis_pool_offered_load_erlangs{{{labels}}}", "values": f"{load}x150"},
+            {"series": f"dnis_pool_recommended_phones{{{labels}}}", "values": f"{recommended}x150"}]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian prometheus)")
+def test_pool_below_recommended_size_alerts_after_an_hour_with_traffic(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(one(render(VALUE_FILES["all-on"]), "PrometheusRule")["spec"]))
+    name = "DnisPoolBelowRecommendedSize"
+    firing = {
+        "exp_labels": {"severity": "warning", "tenant": "t1", "environment": "default", "group": "g1"},
+        "exp_annotations": {
+            "summary": "DNIS pool t1/g1 has fewer phones than its traffic needs",
+            "description": "5 phones in service, fewer than Erlang B recommends for the busy hour of the last 7 days "
+                           "(dnis-service pool sizing).",
+        },
+    }
+    cases = {"tests": [{
+        "interval": "1m",
+        "input_series": [
+            *_in_service("t1", "g1", free=3, allocated=2), *_sizing("t1", "g1", load=4.2, recommended=8),  # short
+            *_in_service("t1", "g2", free=6, allocated=2), *_sizing("t1", "g2", load=4.2, recommended=8),  # enough
+            *_in_service("t2", "g1", free=0, allocated=0), *_sizing("t2", "g1", load=0, recommended=1),  # no traffic
+        ],
+        "alert_rule_test": [{"alertname": name, "eval_time": "59m", "exp_alerts": []},
+                            {"alertname": name, "eval_time": "61m", "exp_alerts": [firing]}],
+    }], "rule_files": [rules.name], "evaluation_interval": "1m"}
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(cases))
+    result = subprocess.run(["promtool", "test", "rules", "tests.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
