@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dnis_service import metrics
 from dnis_service.config import Settings
 from dnis_service.db.queries import query
-from dnis_service.domain import sms
+from dnis_service.domain import password_throttle, sms
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +168,4 @@ class Jobs:
         purged = await purge_history(self._db, self._settings.retention_days)
         if purged:
             log.info("purged history rows=%d retention_days=%d", purged, self._settings.retention_days)
+        await password_throttle.forget_old_attempts(self._db)
