@@ -18,10 +18,12 @@ _N, _R, _P = 2**14, 8, 1
 _DIGEST_BYTES = 32
 _CACHE_SECONDS = 300.0
 _CACHE_SIZE = 10_000
-# Two threads hash at once; 16 more checks may wait for them (at most 8 hashing times, about 0.4 s).
-# Beyond that a check is refused at once (503): waiting longer only piles requests up.
-KDF_WORKERS = 2
-KDF_WAITING = 16
+# One thread hashes, 15 more checks may wait for it (about 0.6 s at most); beyond that a check is
+# refused at once (503): waiting longer only piles requests up. A second thread hashed no faster
+# on two cores shared with PostgreSQL, and doubled the other requests' median latency under a
+# flood (bench/README.md); with one, the KDF never takes more than one core from the event loop.
+KDF_WORKERS = 1
+KDF_WAITING = 15
 KDF_POOL = KdfPool(KDF_WORKERS, KDF_WAITING)
 # What an unknown user's password is checked against, so that it costs what a known user's does.
 _NOBODY_SALT = secrets.token_bytes(16)

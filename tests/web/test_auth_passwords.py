@@ -241,7 +241,7 @@ def guesses(client: httpx.AsyncClient, tenant: Tenant, count: int) -> list[async
 
 async def test_wrong_passwords_do_not_hold_up_other_requests(client, tenant: Tenant, gated_kdf: GatedKdf) -> None:
     pending = guesses(client, tenant, 16)
-    await until(lambda: gated_kdf.started == KDF_WORKERS)  # both workers are hashing
+    await until(lambda: gated_kdf.started == KDF_WORKERS)  # every worker is hashing
     live = await client.get("/health/live")
     assert live.status_code == 200
     assert not any(guess.done() for guess in pending)  # ... and no guess has been answered yet
