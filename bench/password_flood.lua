@@ -6,16 +6,10 @@
 -- connection) or "request" (a new user id every request, so that none is ever throttled).
 -- done() writes "status count" lines to the file named by DNIS_BENCH_WRK_OUT.
 
-local DNIS = "/interact/version/2/dnis?limit=1"
+package.path = string.match(debug.getinfo(1, "S").source, "^@(.*/)") .. "?.lua;" .. package.path
+local common = require("wrk_common")
 
-local function parse_headers(spec)
-  local headers = {}
-  for pair in string.gmatch(spec, "[^|]+") do
-    local name, value = string.match(pair, "^([^:]+):%s*(.*)$")
-    headers[name] = value
-  end
-  return headers
-end
+local DNIS = "/interact/version/2/dnis?limit=1"
 
 local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -36,14 +30,7 @@ local function base64(text)
 end
 
 -- Main thread: number the threads, so that their user ids differ.
-local threads = {}
-local next_thread = 0
-
-function setup(thread)
-  next_thread = next_thread + 1
-  thread:set("thread_no", next_thread)
-  table.insert(threads, thread)
-end
+setup = common.setup
 
 -- Worker threads.
 local headers, mode, user
@@ -51,7 +38,7 @@ local sent = 0
 statuses = {}
 
 function init(args)
-  headers = parse_headers(args[1])
+  headers = common.parse_headers(args[1])
   mode = args[2]
   user = args[3]
   if mode == "client" then
@@ -78,7 +65,7 @@ end
 
 function done(summary, latency, requests)
   local totals = {}
-  for _, thread in ipairs(threads) do
+  for _, thread in ipairs(common.threads) do
     for status, count in pairs(thread:get("statuses")) do
       totals[status] = (totals[status] or 0) + count
     end
