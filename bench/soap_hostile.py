@@ -4,7 +4,7 @@
 
 Starts an embedded PostgreSQL in a temporary directory and the service in-process, sends each
 body `rounds` times over ASGI, and prints p50/p99 per body and the ratio to the baseline's p50.
-The target (issue 5) is every refusal within 100 ms.
+The target is every refusal within 100 ms.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -41,8 +42,11 @@ def _where(url: str) -> str:
 def database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
-    from dnis_service.db.embedded import start_embedded
-
+    try:
+        from dnis_service.db.embedded import start_embedded
+    except ModuleNotFoundError:
+        raise StartupError("DNIS_DATABASE_URL is unset and the embedded PostgreSQL is not installed "
+                           "(pip install 'dnis-service[embedded]')") from None
     try:
         return start_embedded(settings.data_dir)
     except Exception as error:
@@ -90,11 +94,20 @@ def _tune_garbage_collection() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _exit_normally_on_sigterm() -> None:
+    """uvicorn shuts down gracefully on SIGTERM, puts back the handler it found and raises the
+    signal again: with this handler, that ends the process as a normal exit (status 0), so that
+    exit handlers run — the one that stops an embedded PostgreSQL this process started among them.
+    (SIGINT already arrives as KeyboardInterrupt.)"""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from dnis_service.app import create_app
 
+    _exit_normally_on_sigterm()
     url = database_url(settings)
     asyncio.run(check_database(url))
     if settings.migrate_on_start or args.demo:

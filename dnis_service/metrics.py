@@ -1,4 +1,4 @@
-"""The Prometheus collectors of CONTRACT.md §10, on a registry of the service's own."""
+"""The Prometheus collectors (docs/operations.md lists them), on a registry of the service's own."""
 
 from __future__ import annotations
 

@@ -67,6 +67,15 @@ def server_url() -> Iterator[str]:
         stop_embedded(Path(data_dir))
 
 
+@pytest.fixture
+def pg_scratch() -> Iterator[Path]:
+    """A scratch directory for an embedded PostgreSQL's data. Not under tmp_path: run as root, the
+    server runs as another user, who must traverse the directory's parents, and pytest makes its
+    temporary root private again whenever another test session starts."""
+    with tempfile.TemporaryDirectory(prefix="dnis-test-pg-") as scratch:
+        yield Path(scratch)
+
+
 @pytest.fixture(scope="session")
 def template_url(server_url: str) -> Iterator[str]:
     async def build() -> None:

@@ -23,13 +23,17 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, database_url: str, data_dir: Path, **env: str) -> None:
+    """`dnis-service serve` on database_url, or (None) on an embedded PostgreSQL in data_dir."""
+
+    def __init__(self, database_url: str | None, data_dir: Path, cli: str = CLI, **env: str) -> None:
+        self.cli = cli
+        self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"service-{self.port}.log"
         self._env = {
             **os.environ,
-            "DNIS_DATABASE_URL": database_url,
+            "DNIS_DATABASE_URL": database_url or "",
             "DNIS_DATA_DIR": str(data_dir),
             "DNIS_PORT": str(self.port),
             "DNIS_MIGRATE_ON_START": "false",
@@ -39,7 +43,8 @@ class ServiceProcess:
 
     def start(self, timeout: float = 30) -> ServiceProcess:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([CLI, "serve"], env=self._env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([self.cli, "serve"], env=self._env, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.data_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -54,10 +59,10 @@ class ServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def terminate(self, timeout: float = 20) -> int:
-        """SIGTERM, then wait for a graceful exit; returns the exit status."""
+    def terminate(self, timeout: float = 20, signum: int = signal.SIGTERM) -> int:
+        """SIGTERM (or signum), then wait for a graceful exit; returns the exit status."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signum)
         return self.process.wait(timeout)
 
     def kill(self) -> None:

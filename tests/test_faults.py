@@ -46,8 +46,8 @@ class OwnServer:
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[OwnServer]:
-    server = OwnServer(tmp_path / "own-pg")
+def own_server(pg_scratch: Path) -> Iterator[OwnServer]:
+    server = OwnServer(pg_scratch)
     yield server
     server.server.cleanup()
 

@@ -1,4 +1,4 @@
-"""The release job, pool gauges and retention purge (CONTRACT §9, issue 3)."""
+"""The release job, pool gauges and retention purge (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SMS delivery from the outbox (CONTRACT §7): a provider outage delays messages, never loses
+"""SMS delivery from the outbox: a provider outage delays messages, never loses
 them; retries back off; a restart mid-queue loses nothing. The provider is a real HTTP server
 on 127.0.0.1 that can be told to refuse."""
 

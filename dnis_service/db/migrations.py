@@ -3,56 +3,63 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
 
 import asyncpg
 
-from dnis_service.db.queries import SQL_DIR, query
+from dnis_service.db.pool import Connection
+from dnis_service.db.queries import query, sql_files
 
 log = logging.getLogger(__name__)
 
-# Any constant works; it only has to be the same for every replica.
-_MIGRATION_LOCK = 0x0D_1715_0001
+_FILE_NAME = re.compile(r"([0-9]{4})_[a-z0-9_]+\.sql")
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    path: Path
+    sql: str
 
 
-def available_migrations() -> list[Migration]:
-    migrations = []
-    for path in sorted((SQL_DIR / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql")):
-        migrations.append(Migration(int(path.name[:4]), path.stem, path))
-    return migrations
+@cache
+def available_migrations() -> tuple[Migration, ...]:
+    found = []
+    for file in sql_files("migrations"):
+        match = _FILE_NAME.fullmatch(file.name)
+        if match is None:
+            raise RuntimeError(f"sql/migrations/{file.name} is not named NNNN_name.sql")
+        found.append(Migration(int(match[1]), file.name.removesuffix(".sql"), file.read_text(encoding="utf-8")))
+    if not found:
+        raise RuntimeError("no migrations found in the installed package (dnis_service.sql)")
+    return tuple(found)
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int]:
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    if not exists:
-        return set()
-    return {row["version"] for row in await conn.fetch(query("applied_migrations"))}
+def latest_version() -> int:
+    """The schema version this build expects."""
+    return available_migrations()[-1].version
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
-    done = await applied_versions(conn)
-    return [m for m in available_migrations() if m.version not in done]
+async def schema_version(conn: asyncpg.Pool | Connection) -> int:
+    """The version the database is at (0: nothing applied)."""
+    version: int = await conn.fetchval(query("schema_version"))
+    return version
 
 
 async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     """Apply what is pending; replicas starting together wait on the lock, then find nothing to do."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    await conn.execute(query("lock_migrations"))
     try:
         await conn.execute(query("create_schema_migrations"))
-        pending = await pending_migrations(conn)
+        done = {row["version"] for row in await conn.fetch(query("applied_migrations"))}
+        pending = [m for m in available_migrations() if m.version not in done]
         for migration in pending:
             async with conn.transaction():
-                await conn.execute(migration.path.read_text())
+                await conn.execute(migration.sql)
                 await conn.execute(query("record_migration"), migration.version, migration.name)
             log.info("migration applied version=%d name=%s", migration.version, migration.name)
         return pending
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.execute(query("unlock_migrations"))

@@ -166,7 +166,7 @@ class TokenExpired(Forbidden):
 
 
 class InvalidParameter(InvalidInput):
-    """Seeds 000/001's wording for bad journey input."""
+    """The vendor's wording for bad journey input."""
 
     def __init__(self, parameter: str) -> None:
         super().__init__(f"missing or invalid parameter {parameter}")

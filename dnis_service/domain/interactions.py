@@ -1,4 +1,4 @@
-"""Interactions (seed 002 mapped to this service): user data, Complete and Cancel."""
+"""Interactions (the vendor's interactions API mapped to this service): user data, Complete and Cancel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Journey tokens, incoming-call counts and the deflected-call report (seeds 000 and 001)."""
+"""Journey tokens, incoming-call counts and the deflected-call report."""
 
 from __future__ import annotations
 

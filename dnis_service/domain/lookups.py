@@ -1,4 +1,4 @@
-"""uniqueId lookups (seed 004): which interaction a caller attribute leads to."""
+"""uniqueId lookups: which interaction a caller attribute leads to."""
 
 from __future__ import annotations
 

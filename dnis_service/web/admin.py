@@ -1,4 +1,4 @@
-"""The operator API (CONTRACT.md §9): tenants, application keys, users, settings, pool stats."""
+"""The operator API (docs/operator.md): tenants, application keys, users, settings, pool stats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST: the phone pool and its allocations (CONTRACT.md §4), under /interact/version/2/dnis."""
+"""REST: the phone pool and its allocations (docs/rest.md), under /interact/version/2/dnis."""
 
 from __future__ import annotations
 

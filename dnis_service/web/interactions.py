@@ -1,4 +1,4 @@
-"""REST: uniqueId lookups (CONTRACT §5) and interactions (§6), for the public application key."""
+"""REST: uniqueId lookups and interactions (docs/rest.md), for the public application key."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class Created(msgspec.Struct):
 
 
 class OperationDone(msgspec.Struct, omit_defaults=True):
-    """{"status": "ok"} after user data, {"statusCode": 0} after Complete or Cancel (seed 002)."""
+    """{"status": "ok"} after user data, {"statusCode": 0} after Complete or Cancel, as the vendor answers."""
 
     status: str | None = None
     statusCode: int | None = None
@@ -91,7 +91,7 @@ def interaction_out(interaction: interactions.Interaction) -> InteractionOut:
 
 
 def public(**responses: ResponseSpec) -> dict[str, Any]:
-    """A public-key operation of the interactions API, whose errors are JSON (seed 002)."""
+    """A public-key operation of the interactions API, whose errors are JSON, as the vendor's are."""
     options = protected(AppKind.PUBLIC, False, **responses)
     options["responses"][400] = json_body(OperationFailed, "Invalid input or an unsupported operation")
     return options
@@ -101,7 +101,7 @@ MISSING = json_body(InteractionMissing, "Interaction <id> was not found")
 
 
 def interaction_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    """Seed 002's shapes: {"statusCode": 1, ...} for an unknown id, {"status": "error", ...} otherwise."""
+    """The vendor's shapes: {"statusCode": 1, ...} for an unknown id, {"status": "error", ...} otherwise."""
     if isinstance(error, InteractionNotFound):
         return Response(InteractionMissing(1, error.message), status_code=404)
     if isinstance(error, ValidationException):

@@ -1,5 +1,5 @@
 """REST: campaigns, journey tokens, incoming-call counts, campaign SMS and the deflected-call
-report (CONTRACT §7), under /interact/version/{2|3}/account/{accountId}/resources."""
+report (docs/rest.md), under /interact/version/{2|3}/account/{accountId}/resources."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def _fields(data: CampaignIn | CampaignChange) -> dict[str, object]:
 
 
 def journey_validation_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    """Seeds 000/001 word a bad body as 'missing or invalid parameter <parameter>'."""
+    """The vendor words a bad body as 'missing or invalid parameter <parameter>'."""
     assert isinstance(error, ValidationException)
     problems = error.extra if isinstance(error.extra, list) else []
     keys = [p.get("key") for p in problems if isinstance(p, dict) and p.get("key") not in (None, "data")]
@@ -178,7 +178,7 @@ class JourneyController(Controller):
         self, db: Db, caller: CallerOf, account_id: FromPath[str], kind: FromPath[str],
         target_id: FromPath[str], data: JSONBody[CallCount],
     ) -> str:
-        """One more incoming call with this token and caller id (seed 000)."""
+        """One more incoming call with this token and caller id."""
         caller.require_account(account_id)
         await journeys.count_incoming_call(
             db, caller, journeys.target(kind, target_id), data.callerId, data.jpToken
@@ -192,7 +192,7 @@ class JourneyController(Controller):
         self, db: Db, caller: CallerOf, account_id: FromPath[str],
         campaign_id: FromPath[str], data: JSONBody[SmsRequest],
     ) -> str:
-        """Queue the campaign's SMS to callerId (seed 001)."""
+        """Queue the campaign's SMS to callerId."""
         caller.require_account(account_id)
         sid = await sms.queue_campaign_sms(
             db, caller, campaign_id, data.callerId, data.jpToken, data.sender, data.additionalParams

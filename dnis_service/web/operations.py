@@ -1,4 +1,4 @@
-"""Operations endpoints (CONTRACT §9): liveness, readiness, Prometheus metrics; and the HTTP metrics."""
+"""Operations endpoints: liveness, readiness, Prometheus metrics; and the HTTP metrics."""
 
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dnis_service import metrics
-from dnis_service.db.migrations import available_migrations
-from dnis_service.db.queries import query
+from dnis_service.db.migrations import latest_version, schema_version
 
 READY_TIMEOUT_SECONDS = 2.0
-EXPECTED_SCHEMA = max(m.version for m in available_migrations())
 
 
 @get("/health/live", media_type=MediaType.JSON, tags=["operations"])
@@ -33,12 +31,12 @@ async def live() -> dict[str, str]:
 async def ready(state: State) -> Response[dict[str, Any]]:
     """The database answers and its schema is the one this version expects."""
     try:
-        version = await asyncio.wait_for(state.db.fetchval(query("schema_version")), READY_TIMEOUT_SECONDS)
+        version = await asyncio.wait_for(schema_version(state.db), READY_TIMEOUT_SECONDS)
     except Exception as error:
         body = {"status": "not ready", "reason": f"database unreachable ({type(error).__name__})"}
         return Response(body, status_code=503)
-    if version < EXPECTED_SCHEMA:
-        body = {"status": "not ready", "reason": f"schema at version {version}, expected {EXPECTED_SCHEMA}"}
+    if version < latest_version():
+        body = {"status": "not ready", "reason": f"schema at version {version}, expected {latest_version()}"}
         return Response(body, status_code=503)
     return Response({"status": "ready", "schema": version})
 

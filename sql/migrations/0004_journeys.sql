@@ -1,4 +1,4 @@
--- Journey tokens, incoming-call counts (deflection report) and the SMS outbox (seeds 000, 001).
+-- Journey tokens, incoming-call counts (deflection report) and the SMS outbox.
 
 CREATE TABLE campaigns (
     scope_id          integer NOT NULL REFERENCES scopes ON DELETE CASCADE,

@@ -67,6 +67,3 @@ DELETE FROM interactions WHERE (scope_id, unique_id) IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-
--- name: schema_version
-SELECT coalesce(max(version), 0) FROM schema_migrations

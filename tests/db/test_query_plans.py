@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from dnis_service.db.pool import create_pool
-from dnis_service.db.queries import _all_queries, query
+from dnis_service.db.queries import all_queries, query
 from dnis_service.domain import tenants
 from tests.conftest import TEMPLATE, _admin, with_database
 
@@ -191,7 +191,7 @@ WHOLE_TABLE = {"pool_gauges", "pool_stats", "applied_migrations", "phones_row_ve
 NOT_EXPLAINABLE = {"create_schema_migrations", "vacuum_phones"}  # DDL, maintenance
 
 
-@pytest.mark.parametrize("name", sorted(set(_all_queries()) - WHOLE_TABLE - NOT_EXPLAINABLE))
+@pytest.mark.parametrize("name", sorted(set(all_queries()) - WHOLE_TABLE - NOT_EXPLAINABLE))
 async def test_generic_plan_of_every_query_avoids_full_scans(
     db, many_interactions: int, many_call_records: int, name: str
 ) -> None:

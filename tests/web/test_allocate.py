@@ -1,4 +1,4 @@
-"""CONTRACT §4: allocate, get, free, extend, and the allocation rules."""
+"""Allocate, get, free, extend, and the allocation rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §3: the 401 shape, key kinds per endpoint, user credentials, environments, tenants."""
+"""The 401 shape, key kinds per endpoint, user credentials, environments, tenants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import DNIS, Tenant, add_phones, b64, make_tenant
 
-# (method, path, key kind, user credentials needed) for every §4 endpoint.
+# (method, path, key kind, user credentials needed) for every numbers and allocations endpoint.
 ROUTES = [
     ("POST", f"{DNIS}", "dnis", True),
     ("POST", f"{DNIS}/bulk", "dnis", True),

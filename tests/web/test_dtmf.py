@@ -1,4 +1,4 @@
-"""CONTRACT §4, DTMF codes: allocate, idempotency, expiry, free."""
+"""DTMF codes: allocate, idempotency, expiry, free."""
 
 from __future__ import annotations
 

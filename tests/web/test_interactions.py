@@ -1,4 +1,4 @@
-"""CONTRACT §6: interactions, user data, Complete and Cancel, unsupported agent operations."""
+"""Interactions, user data, Complete and Cancel, unsupported agent operations."""
 
 from __future__ import annotations
 

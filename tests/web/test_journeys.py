@@ -1,4 +1,4 @@
-"""CONTRACT §7 (seeds 000, 001): campaigns, journey tokens, incoming-call counts, SMS, report."""
+"""Campaigns, journey tokens, incoming-call counts, SMS, report."""
 
 from __future__ import annotations
 

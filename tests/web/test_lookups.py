@@ -1,4 +1,4 @@
-"""CONTRACT §5: uniqueId lookups by DTMF, call-return number, click-to-call and historySearchId."""
+"""uniqueId lookups by DTMF, call-return number, click-to-call and historySearchId."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def test_history_search_id_finds_the_interaction(client, tenant: Tenant) -
     assert (await lookup(client, tenant, "historySearchId", "744907dd90-6b2e7b816f538cd")).text == "u1"
 
 
-async def test_unknown_history_search_id_is_404_with_the_seed_text(client, tenant: Tenant) -> None:
+async def test_unknown_history_search_id_is_404_with_the_vendor_text(client, tenant: Tenant) -> None:
     response = await lookup(client, tenant, "historySearchId", "0523331010")
     assert (response.status_code, response.text) == (404, "UUID for history search 0523331010 was not found")
 

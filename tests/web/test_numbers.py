@@ -1,4 +1,4 @@
-"""CONTRACT §4: creating, listing, changing and removing phones."""
+"""Creating, listing, changing and removing phones."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health, readiness and the Prometheus endpoint (CONTRACT §9, §10)."""
+"""Health, readiness and the Prometheus endpoint."""
 
 from __future__ import annotations
 

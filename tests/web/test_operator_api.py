@@ -1,4 +1,4 @@
-"""CONTRACT §9: the operator API, and how keys and passwords are kept."""
+"""The operator API, and how keys and passwords are kept."""
 
 from __future__ import annotations
 

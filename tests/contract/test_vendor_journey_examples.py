@@ -1,5 +1,5 @@
-"""Seeds 000 and 001: UpdateIncomingCallsCountRequest and CampaignSMSRequest, posted byte for
-byte to the agent endpoint."""
+"""The vendor's published examples of UpdateIncomingCallsCountRequest and CampaignSMSRequest,
+posted byte for byte to the agent endpoint."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RESOURCES = "/interact/version/2/account/12345678/resources"
 
 
 async def campaign_with_token(client, db, tenant: Tenant, campaign_id: str) -> None:
-    """The seeds' campaign, and their token Aejhib7 for caller +972548120901."""
+    """The examples' campaign, and their token Aejhib7 for caller +972548120901."""
     await client.post(f"{RESOURCES}/campaigns", json={"campaignId": campaign_id, "smsText": "hello"},
                       headers=tenant.headers("public"))
     await db.execute(

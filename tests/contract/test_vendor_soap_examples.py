@@ -1,5 +1,6 @@
-"""Seeds 003 and 004: their sample envelopes, posted byte for byte to the agent endpoint, get
-the answers the seeds show (element names, namespaces and texts; prefixes may differ)."""
+"""The vendor's published sample envelopes of FreeDnisAllocation and GetInteractionUniqueId, posted
+byte for byte to the agent endpoint, get the answers the vendor shows (element names, namespaces
+and texts; prefixes may differ)."""
 
 from __future__ import annotations
 

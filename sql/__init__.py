@@ -1,0 +1,1 @@
+"""The SQL files, shipped inside the package as dnis_service.sql (see pyproject.toml)."""
