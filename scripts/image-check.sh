@@ -68,6 +68,7 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 write_podman_config() {
   # Settings this kind of machine needs (podman's defaults fail here): see docs/image.md.
