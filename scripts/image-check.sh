@@ -36,7 +36,7 @@ install_missing_packages() {
   if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
@@ -160,7 +160,7 @@ print(dnis_service.__file__.startswith("/opt/venv/lib/"),
 start_postgres() {
   PG_BIN=$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)
   PG_PORT=$(free_port)
-  mkdir -p "$RUN_DIR/pg" && chown postgres: "$RUN_DIR/pg"
+  mkdir -p "$RUN_DIR/pg" && chown postgres: "$RUN_DIR/pg" && chmod 700 "$RUN_DIR/pg"   # holds its socket
   runuser -u postgres -- "$PG_BIN/initdb" --pgdata="$PG_DATA" --username=postgres --no-sync --encoding=UTF8 \
     --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$RUN_DIR/pg/log" -w \
@@ -190,7 +190,7 @@ create_tenant() {
 serve() {
   SERVICE_PORT=$(free_port)
   BASE_URL=http://127.0.0.1:$SERVICE_PORT
-  local started code
+  local started answer
   started=$(now)
   podman run --detach --name "$SERVE_NAME" "${AS_IN_THE_CHART[@]}" \
     -e DNIS_MIGRATE_ON_START=false -e DNIS_PORT="$SERVICE_PORT" -e DNIS_PUBLIC_URL="$BASE_URL" "$IMAGE" >/dev/null
@@ -200,9 +200,9 @@ serve() {
       fail "serve exited before it was ready"
     fi
     if (($(awk -v s="$(since "$started")" -v l="$READY_LIMIT_SECONDS" 'BEGIN { print (s > l) }'))); then
-      code=$(curl -s --max-time 2 "$BASE_URL/health/ready" || true)
+      answer=$(curl -s --max-time 2 "$BASE_URL/health/ready" || true)
       podman logs "$SERVE_NAME" >&2
-      fail "/health/ready not 200 within $READY_LIMIT_SECONDS s: $code"
+      fail "/health/ready not 200 within $READY_LIMIT_SECONDS s: $answer"
     fi
     sleep 0.05
   done
@@ -210,12 +210,13 @@ serve() {
   say "/health/ready 200, $READY_SECONDS s after podman run"
 }
 
-# curl_checked EXPECTED_STATUS OUTPUT_VAR curl-arguments...: the body in OUTPUT_VAR.
+# curl_checked EXPECTED_STATUS OUTPUT_VAR curl-arguments... URL: the body in OUTPUT_VAR.
+# Messages name the URL only, not the headers (they hold the keys and the password).
 curl_checked() {
-  local expected=$1 var=$2 response
+  local expected=$1 var=$2 url=${*: -1} response
   shift 2
-  response=$(curl -s --max-time 5 -w '\n%{http_code}' "$@") || fail "curl $*"
-  [[ ${response##*$'\n'} == "$expected" ]] || fail "curl $* answered ${response##*$'\n'}, not $expected: ${response%$'\n'*}"
+  response=$(curl -s --max-time 5 -w '\n%{http_code}' "$@") || fail "$url: no answer"
+  [[ ${response##*$'\n'} == "$expected" ]] || fail "$url answered ${response##*$'\n'}, not $expected: ${response%$'\n'*}"
   printf -v "$var" '%s' "${response%$'\n'*}"
 }
 
