@@ -40,7 +40,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             database_url, settings.pool_min_size, settings.pool_max_size, settings.statement_timeout_seconds
         )
         authenticator: Authenticator = app.state.authenticator
-        listening = (asyncio.create_task(authenticator.credentials.listen(database_url))
+        listening = (asyncio.create_task(authenticator.credential_cache.listen(database_url))
                      if settings.auth_cache_seconds > 0 else None)
         jobs = Jobs(app.state.db, settings) if settings.run_jobs else None
         if jobs is not None:

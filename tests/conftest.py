@@ -24,6 +24,7 @@ from dnis_service.config import Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import create_pool
 from dnis_service.domain import tenants
+from tests.invariants import invariant_violations
 from tests.service_process import ServiceProcess
 
 TEMPLATE = f"dnis_template_{os.getpid()}"
@@ -93,11 +94,27 @@ def template_url(server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 async def database_url(server_url: str, template_url: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test alone."""
+    """A fresh, migrated database for this test alone; its invariants are checked afterwards."""
     name = f"dnis_test_{os.getpid()}_{next(_numbers)}"
     await _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield with_database(server_url, name)
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = with_database(server_url, name)
+    yield url
+    try:
+        violations = await _violations_in(url)
+    finally:
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert not violations, "\n".join(violations)
+
+
+async def _violations_in(url: str) -> list[str]:
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        return []  # the test dropped its database
+    try:
+        return await invariant_violations(conn)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

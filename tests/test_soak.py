@@ -14,8 +14,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import DNIS, Tenant, make_tenant
+from tests.invariants import invariant_violations
 from tests.service_process import ServiceProcess
-from tests.web.test_concurrency import OVERLAPS
 
 CLIENTS = 64
 SECONDS = 12
@@ -74,7 +74,7 @@ async def test_two_processes_under_load_never_double_allocate(db, database_url, 
 
     assert set(outcomes) <= {200, 403, 409}, outcomes
     assert len(granted) > 200, "the soak should have made a few hundred allocations"
-    assert await db.fetchval(OVERLAPS) == 0
+    assert await invariant_violations(db) == []
     history = {r["unique_id"]: r for r in await db.fetch("SELECT * FROM allocations")}
     assert {uid: history[uid]["phone_number"] for uid, _ in granted} == dict(granted)
     assert all(r["ended_at"] is not None and r["end_reason"] in ("freed", "expired") for r in history.values())

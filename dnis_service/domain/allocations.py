@@ -23,7 +23,7 @@ from dnis_service.domain.errors import (
     PoolExhausted,
 )
 from dnis_service.domain.interactions import lookup_columns, save_user_data
-from dnis_service.domain.releases import Work, transaction
+from dnis_service.domain.transactions import Transaction, transaction
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ def timeout_seconds(requested: object, caller: Caller, limits: Limits) -> int:
     maximum = caller.policy.max_timeout_seconds or limits.max_timeout_seconds
     if requested is None:
         return min(caller.policy.default_timeout_seconds or limits.default_timeout_seconds, maximum)
-    if isinstance(requested, bool) or not isinstance(requested, int) or requested <= 0:
-        raise InvalidInput("timeoutSeconds: must be a positive integer")
-    return min(requested, maximum)
+    return min(inputs.integer(requested, "timeoutSeconds"), maximum)
 
 
 @contextmanager
@@ -107,8 +105,8 @@ async def allocate_phone(
             if claimed is not None:
                 allocation, new = claimed, True
             else:
-                async with transaction(db, caller.tenant_id) as work:
-                    allocation, new = await _allocate_phone(work, caller, uid, wanted_group, seconds, attributes or {})
+                async with transaction(db, caller.tenant_id) as tx:
+                    allocation, new = await _allocate_phone(tx, caller, uid, wanted_group, seconds, attributes or {})
         except asyncpg.UniqueViolationError:
             continue
         except PoolExhausted:
@@ -123,23 +121,24 @@ async def allocate_phone(
 
 
 async def _allocate_phone(
-    work: Work, caller: Caller, uid: str, group: str | None, seconds: int, attributes: Mapping[str, object]
+    tx: Transaction, caller: Caller, uid: str, group: str | None, seconds: int, attributes: Mapping[str, object]
 ) -> tuple[Allocation, bool]:
     """The allocation, and whether it is new (False: the interaction already held it)."""
-    held = await live_allocation_of(work, caller, uid, "phone", group, attributes)
+    held = await live_allocation_of(tx, caller, uid, "phone", group, attributes)
     if held is not None:
         return held, False
-    claimed = await _claim_free_phone(work.conn, caller, uid, group, seconds, interaction_locked=True)
+    claimed = await _claim_free_phone(tx.conn, caller, uid, group, seconds, interaction_locked=True)
     if claimed is not None:
         return claimed, True
     quarantine = float(caller.policy.quarantine_seconds)
-    args: tuple[object, ...] = (caller.scope_id, quarantine) if group is None else (
-        caller.scope_id, quarantine, group)
-    phone = await work.conn.fetchrow(query("pick_expired_phone" + ("" if group is None else "_in_group")), *args)
+    if group is None:
+        phone = await tx.conn.fetchrow(query("pick_expired_phone"), caller.scope_id, quarantine)
+    else:
+        phone = await tx.conn.fetchrow(query("pick_expired_phone_in_group"), caller.scope_id, quarantine, group)
     if phone is None:
         raise PoolExhausted()
-    await work.end_allocation(phone["allocation_id"], "expired")
-    row = await work.conn.fetchrow(
+    await tx.end_allocation(phone["allocation_id"], "expired")
+    row = await tx.conn.fetchrow(
         query("insert_phone_allocation"),
         caller.scope_id, phone["phone_id"], phone["phone_number"], phone["group_name"], uid, float(seconds),
     )
@@ -155,10 +154,11 @@ async def _claim_free_phone(
     conn: asyncpg.Pool | Connection, caller: Caller, uid: str, group: str | None, seconds: int, interaction_locked: bool
 ) -> Allocation | None:
     """Allocate the least recently released free phone (see claim_free_phone in the SQL)."""
-    args: tuple[object, ...] = (caller.scope_id, float(caller.policy.quarantine_seconds), uid, float(seconds),
-                                interaction_locked)
-    name = "claim_free_phone" if group is None else "claim_free_phone_in_group"
-    row = await conn.fetchrow(query(name), *args if group is None else (*args, group))
+    args = (caller.scope_id, float(caller.policy.quarantine_seconds), uid, float(seconds), interaction_locked)
+    if group is None:
+        row = await conn.fetchrow(query("claim_free_phone"), *args)
+    else:
+        row = await conn.fetchrow(query("claim_free_phone_in_group"), *args, group)
     assert row is not None
     if row["phone_number"] is None:
         return None
@@ -169,22 +169,22 @@ async def _claim_free_phone(
 
 
 async def live_allocation_of(
-    work: Work, caller: Caller, uid: str, kind: str, group: str | None, attributes: Mapping[str, object]
+    tx: Transaction, caller: Caller, uid: str, kind: str, group: str | None, attributes: Mapping[str, object]
 ) -> Allocation | None:
     """The interaction's live allocation of this kind (and group), ending its expired ones.
 
     Takes the interaction's row lock first, so that concurrent requests for one id queue here,
     and records the attributes sent with the allocation in the interaction's user data.
     """
-    user_data = await work.conn.fetchval(query("touch_interaction"), caller.scope_id, uid)
+    user_data = await tx.conn.fetchval(query("touch_interaction"), caller.scope_id, uid)
     if attributes:
-        await save_user_data(work.conn, caller, uid, {**user_data, **attributes})
+        await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
     live = None
-    for row in await work.conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
+    for row in await tx.conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
         if row["expired"]:
             if row["phone_id"] is not None:
-                await work.conn.execute(query("lock_phone"), row["phone_id"])
-            await work.end_allocation(row["allocation_id"], "expired")
+                await tx.conn.execute(query("lock_phone_row"), row["phone_id"])
+            await tx.end_allocation(row["allocation_id"], "expired")
         elif live is None and (group is None or row["group_name"] == group):
             live = Allocation(
                 unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
@@ -194,9 +194,14 @@ async def live_allocation_of(
     return live
 
 
+async def find_phone(db: asyncpg.Pool, caller: Caller, phone: str) -> asyncpg.Record | None:
+    """The phone named by {phone} (number or dnId) with its holder's row (phone_with_holder)."""
+    return await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+
+
 async def phone_holder(db: asyncpg.Pool, caller: Caller, phone: str) -> str | None:
     """The id of the interaction holding the phone now; None when it is free."""
-    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    row = await find_phone(db, caller, phone)
     if row is None:
         metrics.lookup_made("clickToCall", hit=False)
         raise PhoneNotFound(phone)
@@ -235,7 +240,7 @@ async def extend_phone(
     uid = inputs.unique_id(unique_id)
     seconds = timeout_seconds(timeout, caller, limits)
     async with db.acquire() as conn, conn.transaction():
-        row = await lock_phone(conn, caller, phone)
+        row = await lock_phone_with_holder(conn, caller, phone)
         if not row["live"] or row["unique_id"] != uid:
             raise AllocationNotFound(phone, uid)
         times = await conn.fetchrow(query("extend_allocation"), row["allocation_id"], float(seconds))
@@ -246,10 +251,9 @@ async def extend_phone(
     )
 
 
-async def lock_phone(conn: Connection, caller: Caller, phone: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        query("phone_with_holder") + "\nFOR UPDATE OF p", caller.scope_id, *phone_reference(phone)
-    )
+async def lock_phone_with_holder(conn: Connection, caller: Caller, phone: str) -> asyncpg.Record:
+    """find_phone, holding the phone's row lock until the transaction ends."""
+    row = await conn.fetchrow(query("phone_with_holder_for_update"), caller.scope_id, *phone_reference(phone))
     if row is None:
         raise PhoneNotFound(phone)
     return row
@@ -259,7 +263,7 @@ async def phone_history(
     db: asyncpg.Pool, caller: Caller, phone: str, at: datetime | None, limit: int = 100
 ) -> list[HistoryEntry]:
     """Who held the phone at `at` (or its latest allocations), from the history."""
-    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    row = await find_phone(db, caller, phone)
     number = row["phone_number"] if row is not None else inputs.canonical_phone(phone)
     if number is None:
         raise PhoneNotFound(phone)

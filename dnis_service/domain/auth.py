@@ -85,8 +85,8 @@ def _decode_base64(value: str, header: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, credentials: CredentialCache, passwords: VerificationCache | None = None) -> None:
-        self.credentials = credentials
+    def __init__(self, credential_cache: CredentialCache, passwords: VerificationCache | None = None) -> None:
+        self.credential_cache = credential_cache
         self._passwords = passwords or VerificationCache()
 
     async def authenticate(
@@ -101,7 +101,7 @@ class Authenticator:
             if not credentials.user_id or not credentials.user_password:
                 raise NotAuthenticated("missing User-Id or User-Password")
             user_id = _decode_base64(credentials.user_id, "User-Id")
-        row = await self.credentials.lookup(db, key_digest(credentials.application_key), user_id)
+        row = await self.credential_cache.lookup(db, key_digest(credentials.application_key), user_id)
         if row is None or row["tenant_id"] != credentials.tenant_id:
             raise NotAuthenticated("unknown application key for this tenant")
         if row["kind"] != kind.value:

@@ -22,7 +22,7 @@ from dnis_service.domain.allocations import (
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
 from dnis_service.domain.interactions import lookup_columns
-from dnis_service.domain.releases import transaction
+from dnis_service.domain.transactions import transaction
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
 _CODE = re.compile(rf"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}")
@@ -34,9 +34,7 @@ _DRAWS = 20
 def code_digits(requested: object, caller: Caller) -> int:
     if requested is None:
         return caller.policy.dtmf_digits
-    if isinstance(requested, bool) or not isinstance(requested, int) or not MIN_DIGITS <= requested <= MAX_DIGITS:
-        raise InvalidInput(f"digits: must be an integer from {MIN_DIGITS} to {MAX_DIGITS}")
-    return requested
+    return inputs.integer(requested, "digits", MIN_DIGITS, MAX_DIGITS)
 
 
 async def allocate_code(
@@ -48,9 +46,9 @@ async def allocate_code(
         length = code_digits(digits, caller)
         seconds = timeout_seconds(timeout, caller, limits)
         lookup_columns(attributes or {})
-    async with transaction(db, caller.tenant_id) as work:
-        held = await live_allocation_of(work, caller, uid, "dtmf", None, attributes or {})
-        allocation = held or await _draw_code(work.conn, caller, uid, length, seconds)
+    async with transaction(db, caller.tenant_id) as tx:
+        held = await live_allocation_of(tx, caller, uid, "dtmf", None, attributes or {})
+        allocation = held or await _draw_code(tx.conn, caller, uid, length, seconds)
     if allocation is None:
         metrics.allocation_refused(caller.tenant_id, "", "exhausted")
         raise PoolExhausted()
@@ -84,12 +82,12 @@ def _code(raw: str) -> str:
 async def free_code(db: asyncpg.Pool, caller: Caller, code: str, only_for: str | None = None) -> None:
     """End the code's allocation, if any; 404 for a code this scope never handed out."""
     code = _code(code)
-    async with transaction(db, caller.tenant_id) as work:
-        row = await work.conn.fetchrow(query("open_code_allocation"), caller.scope_id, code)
+    async with transaction(db, caller.tenant_id) as tx:
+        row = await tx.conn.fetchrow(query("open_code_allocation"), caller.scope_id, code)
         if row is None:
-            if not await work.conn.fetchval(query("code_was_allocated"), caller.scope_id, code):
+            if not await tx.conn.fetchval(query("code_was_allocated"), caller.scope_id, code):
                 raise DtmfCodeNotFound(code)
             return
         if only_for is not None and row["live"] and row["unique_id"] != only_for:
             raise AllocatedToAnother(code, what="DTMF code")
-        await work.end_allocation(row["allocation_id"], "freed")
+        await tx.end_allocation(row["allocation_id"], "freed")

@@ -11,6 +11,10 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _DN_ID = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
 MAX_UNIQUE_ID_LENGTH = 128
 MAX_GROUP_LENGTH = 64
+# The largest value of a PostgreSQL integer column, where counts and seconds are stored.
+MAX_INTEGER = 2**31 - 1
+# The longest page a listing returns.
+MAX_PAGE = 1000
 
 
 def canonical_phone(raw: str) -> str | None:
@@ -63,3 +67,15 @@ def enabled_flag(raw: object, field: str = "enabled") -> bool:
     if isinstance(raw, str) and raw.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return raw.strip().lower() in ("true", "1", "yes")
     raise InvalidInput(f"{field}: must be true or false")
+
+
+def integer(raw: object, field: str, low: int = 1, high: int = MAX_INTEGER) -> int:
+    """A JSON integer from low to high (true and false are not integers)."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        if high != MAX_INTEGER:
+            wanted = f"an integer from {low} to {high}"
+        else:
+            wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer of at least {low}")
+            wanted += f" (at most {MAX_INTEGER})"
+        raise InvalidInput(f"{field}: must be {wanted}")
+    return raw

@@ -17,7 +17,7 @@ from dnis_service.db.queries import query
 from dnis_service.domain import inputs
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import InteractionExists, InteractionNotFound, InvalidInput, UnsupportedOperation
-from dnis_service.domain.releases import transaction
+from dnis_service.domain.transactions import transaction
 
 # The user-data keys that feed the uniqueId lookups.
 HISTORY_SEARCH_ID = "historySearchId"
@@ -26,7 +26,6 @@ AGENT_OPERATIONS = frozenset(
     {"Accept", "Reject", "PlaceInQueue", "PlaceInWorkbin", "GetWorkbinContent", "SingleStepTransfer", "Transfer"}
 )
 ENDING_OPERATIONS = {"Complete": "completed", "Cancel": "cancelled"}
-MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,7 @@ async def list_interactions(
     db: asyncpg.Pool, caller: Caller, limit: int, after: str | None
 ) -> tuple[list[Interaction], str | None]:
     """The scope's active interactions, newest first, and the cursor of the next page."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit: must be from 1 to {MAX_PAGE}")
+    inputs.integer(limit, "limit", 1, inputs.MAX_PAGE)
     rows = await db.fetch(query("list_active_interactions"), caller.scope_id, *_parse_cursor(after), limit)
     page = [Interaction(r["unique_id"], r["state"], {}, r["created_at"], r["updated_at"]) for r in rows]
     return page, (_cursor(rows[-1]) if len(rows) == limit else None)
@@ -120,15 +118,15 @@ async def apply_operation(
         operation not in ENDING_OPERATIONS and operation not in ("AttachUserData", "UpdateUserData", "DeleteUserData")
     ):
         raise UnsupportedOperation(str(operation))
-    async with transaction(db, caller.tenant_id) as work:
-        row = await work.conn.fetchrow(query("lock_interaction"), caller.scope_id, uid)
+    async with transaction(db, caller.tenant_id) as tx:
+        row = await tx.conn.fetchrow(query("lock_interaction"), caller.scope_id, uid)
         if row is None:
             raise InteractionNotFound(uid)
         if operation in ENDING_OPERATIONS:
-            await work.conn.execute(query("lock_phones_of_interaction"), caller.scope_id, uid)
-            for open_row in await work.conn.fetch(query("open_allocations_of_any_kind"), caller.scope_id, uid):
-                await work.end_allocation(open_row["allocation_id"], ENDING_OPERATIONS[operation])
-            await work.conn.execute(query("end_interaction"), caller.scope_id, uid, ENDING_OPERATIONS[operation])
+            await tx.conn.execute(query("lock_phones_of_interaction"), caller.scope_id, uid)
+            for open_row in await tx.conn.fetch(query("open_allocations_of_any_kind"), caller.scope_id, uid):
+                await tx.end_allocation(open_row["allocation_id"], ENDING_OPERATIONS[operation])
+            await tx.conn.execute(query("end_interaction"), caller.scope_id, uid, ENDING_OPERATIONS[operation])
             return "ended"
         changes = _user_data(user_data)
         current: dict[str, Any] = row["user_data"]
@@ -138,5 +136,5 @@ async def apply_operation(
             merged = {**current, **changes}
         else:
             merged = {k: v for k, v in current.items() if k not in changes}
-        await save_user_data(work.conn, caller, uid, merged)
+        await save_user_data(tx.conn, caller, uid, merged)
         return "user data"

@@ -12,6 +12,7 @@ from typing import Literal
 
 import asyncpg
 
+from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
 from dnis_service.domain.auth import Caller
@@ -27,7 +28,8 @@ from dnis_service.domain.errors import (
 TargetKind = Literal["campaign", "interaction"]
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 _TOKEN = re.compile(r"[A-Za-z0-9]{7}")
-INTERACTION_TOKEN_TTL_SECONDS = 86_400
+# How long a journey token lives: an interaction's always, a campaign's unless it sets its own.
+DEFAULT_TOKEN_TTL_SECONDS = 86_400
 REPORT_MAX_ROWS = 100_000
 
 
@@ -80,13 +82,12 @@ def token_value(raw: object) -> str:
 
 
 def _campaign_fields(fields: Mapping[str, object]) -> tuple[str, str | None, int]:
-    text, sender, ttl = fields.get("smsText"), fields.get("from"), fields.get("tokenTtlSeconds", 86_400)
+    text, sender = fields.get("smsText"), fields.get("from")
     if not isinstance(text, str) or not 1 <= len(text) <= 1600:
         raise InvalidInput("smsText: must be 1 to 1600 characters")
     if sender is not None and (not isinstance(sender, str) or inputs.canonical_phone(sender) is None):
         raise InvalidInput("from: must be a phone number")
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
-        raise InvalidInput("tokenTtlSeconds: must be a positive integer")
+    ttl = inputs.integer(fields.get("tokenTtlSeconds", DEFAULT_TOKEN_TTL_SECONDS), "tokenTtlSeconds")
     return text, sender, ttl
 
 
@@ -130,7 +131,7 @@ async def _token_ttl(db: asyncpg.Pool, caller: Caller, aim: Target) -> int:
         return (await get_campaign(db, caller, aim.target_id)).token_ttl_seconds
     if not await db.fetchval(query("interaction_exists"), caller.scope_id, aim.target_id):
         raise InteractionNotFound(aim.target_id)
-    return INTERACTION_TOKEN_TTL_SECONDS
+    return DEFAULT_TOKEN_TTL_SECONDS
 
 
 async def generate_token(db: asyncpg.Pool, caller: Caller, aim: Target, caller_id: object) -> Token:
@@ -171,6 +172,11 @@ async def mark_sms_sent(
     aim = Target("campaign", campaign_id)
     await get_campaign(db, caller, campaign_id)
     await require_live_token(db, caller, aim, token)
+    await record_sms_sent(db, caller, aim, token, number)
+
+
+async def record_sms_sent(db: asyncpg.Pool | Connection, caller: Caller, aim: Target, token: str, number: str) -> None:
+    """Set smsSent on the (token, caller number, target) record, creating it if need be."""
     await db.execute(query("mark_sms_sent"), caller.scope_id, token, number, aim.kind, aim.target_id)
 
 

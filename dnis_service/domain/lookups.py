@@ -9,7 +9,7 @@ import asyncpg
 from dnis_service import metrics
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
-from dnis_service.domain.allocations import phone_reference
+from dnis_service.domain.allocations import find_phone
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import InvalidInput, UniqueIdNotFound
 
@@ -45,7 +45,7 @@ def attribute(name: str) -> Attribute:
 
 async def _find(db: asyncpg.Pool, caller: Caller, attr: Attribute, value: str, retention_days: int) -> str | None:
     if attr is Attribute.CLICK_TO_CALL:
-        row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(value))
+        row = await find_phone(db, caller, value)
         return row["unique_id"] if row is not None and row["live"] else None
     if attr is Attribute.DTMF:
         found: str | None = await db.fetchval(query("lookup_dtmf_code"), caller.scope_id, value.strip())

@@ -13,7 +13,7 @@ import asyncpg
 
 from dnis_service.db.queries import query
 from dnis_service.domain import inputs
-from dnis_service.domain.allocations import lock_phone, phone_reference
+from dnis_service.domain.allocations import find_phone, lock_phone_with_holder
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import (
     DnIdExists,
@@ -23,10 +23,9 @@ from dnis_service.domain.errors import (
     PhoneExists,
     PhoneNotFound,
 )
-from dnis_service.domain.releases import transaction
+from dnis_service.domain.transactions import transaction
 
 FIELDS = ("phoneNumber", "dnId", "groupName", "enabled")
-MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -136,15 +135,14 @@ async def list_phones(
 ) -> list[Phone]:
     if state not in (None, "free", "allocated"):
         raise InvalidInput("state: must be free or allocated")
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit: must be from 1 to {MAX_PAGE}")
+    inputs.integer(limit, "limit", 1, inputs.MAX_PAGE)
     allocated = None if state is None else state == "allocated"
     rows = await db.fetch(query("list_phones"), caller.scope_id, group, enabled, allocated, after, limit)
     return [_phone(row) for row in rows]
 
 
 async def get_phone(db: asyncpg.Pool, caller: Caller, phone: str) -> Phone:
-    row = await db.fetchrow(query("phone_with_holder"), caller.scope_id, *phone_reference(phone))
+    row = await find_phone(db, caller, phone)
     if row is None:
         raise PhoneNotFound(phone)
     return _phone(row)
@@ -159,7 +157,7 @@ async def update_phone(db: asyncpg.Pool, caller: Caller, phone: str, changes: Ma
     group = inputs.group_name(changes["groupName"]) if "groupName" in changes else None
     enabled = inputs.enabled_flag(changes["enabled"]) if "enabled" in changes else None
     async with db.acquire() as conn, conn.transaction():
-        row = await lock_phone(conn, caller, phone)
+        row = await lock_phone_with_holder(conn, caller, phone)
         try:
             await conn.execute(
                 query("update_phone"), row["phone_id"], caller.scope_id, "dnId" in changes, dn_id, group, enabled
@@ -171,10 +169,10 @@ async def update_phone(db: asyncpg.Pool, caller: Caller, phone: str, changes: Ma
 
 async def delete_phone(db: asyncpg.Pool, caller: Caller, phone: str, force: bool) -> None:
     """Remove a phone; a live allocation refuses it unless forced, which ends it as 'deleted'."""
-    async with transaction(db, caller.tenant_id) as work:
-        row = await lock_phone(work.conn, caller, phone)
+    async with transaction(db, caller.tenant_id) as tx:
+        row = await lock_phone_with_holder(tx.conn, caller, phone)
         if row["allocation_id"] is not None:
             if row["live"] and not force:
                 raise PhoneAllocated(phone)
-            await work.end_allocation(row["allocation_id"], "deleted")
-        await work.conn.execute(query("delete_phone"), row["phone_id"])
+            await tx.end_allocation(row["allocation_id"], "deleted")
+        await tx.conn.execute(query("delete_phone"), row["phone_id"])

@@ -48,7 +48,7 @@ async def queue_campaign_sms(
         await conn.execute(query("queue_sms"), sid, caller.scope_id, campaign_id, number, from_number,
                            campaign.sms_text, params)
         if token is not None:
-            await conn.execute(query("mark_sms_sent"), caller.scope_id, token, number, aim.kind, aim.target_id)
+            await journeys.record_sms_sent(conn, caller, aim, token, number)
     log.info("sms queued sid=%s tenant=%s campaign=%s", sid, caller.tenant_id, campaign_id)
     return sid
 

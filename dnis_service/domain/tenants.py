@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from dnis_service.db.queries import query
+from dnis_service.domain import inputs
 from dnis_service.domain.auth import (
     DEFAULT_ENVIRONMENT,
     AppKind,
@@ -165,11 +166,7 @@ def _positive_or_none(changes: Mapping[str, object], field: str, current: int | 
     if field not in changes:
         return current
     value = changes[field]
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput(f"{field}: must be a positive integer or null")
-    return value
+    return None if value is None else inputs.integer(value, field)
 
 
 def _sms_provider(raw: object) -> SmsProvider | None:
@@ -194,12 +191,8 @@ async def update_settings(db: asyncpg.Pool, tenant_id: str, changes: Mapping[str
     maximum = _positive_or_none(changes, "maxTimeoutSeconds", current.max_timeout_seconds)
     if default is not None and maximum is not None and default > maximum:
         raise InvalidInput("defaultTimeoutSeconds: must not exceed maxTimeoutSeconds")
-    quarantine = changes.get("quarantineSeconds", current.quarantine_seconds)
-    if isinstance(quarantine, bool) or not isinstance(quarantine, int) or quarantine < 0:
-        raise InvalidInput("quarantineSeconds: must be a non-negative integer")
-    digits = changes.get("dtmfDigits", current.dtmf_digits)
-    if isinstance(digits, bool) or not isinstance(digits, int) or not MIN_DIGITS <= digits <= MAX_DIGITS:
-        raise InvalidInput(f"dtmfDigits: must be an integer from {MIN_DIGITS} to {MAX_DIGITS}")
+    quarantine = inputs.integer(changes.get("quarantineSeconds", current.quarantine_seconds), "quarantineSeconds", 0)
+    digits = inputs.integer(changes.get("dtmfDigits", current.dtmf_digits), "dtmfDigits", MIN_DIGITS, MAX_DIGITS)
     provider = _sms_provider(changes["smsProvider"]) if "smsProvider" in changes else current.sms_provider
     await db.execute(
         query("update_tenant_settings"), tenant_id, default, maximum, quarantine, digits,

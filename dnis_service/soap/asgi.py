@@ -1,4 +1,4 @@
-"""The SOAP endpoints as litestar mounts, on the same app and port as REST (CONTRACT §8)."""
+"""The SOAP endpoints as litestar mounts, on the same app and port as REST (docs/soap.md)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ DNIS_PATH = "/interact/version/2/dnis/soap"
 
 def soap_routes(settings: Settings) -> list[ASGIRouteHandler]:
     dnis = SoapApplication([DnisService], DNIS_NS, "DnisService", settings.public_url + DNIS_PATH)
-    agent = SoapApplication([AgentService], AGENT_NS, "AgentService", settings.public_url + AGENT_PATH)
+    # The agent endpoint also serves the DNIS namespace's operations, as the vendor's pages show.
+    agent = SoapApplication([AgentService, DnisService], AGENT_NS, "AgentService", settings.public_url + AGENT_PATH)
     limit = settings.soap_max_body_bytes
     return [
-        _mount(AGENT_PATH, "agent.wsdl", SoapEndpoint("agent", agent, [dnis], limit)),
-        _mount(DNIS_PATH, "dnis.wsdl", SoapEndpoint("dnis", dnis, [], limit)),
+        _mount(AGENT_PATH, "agent.wsdl", SoapEndpoint("agent", agent, limit)),
+        _mount(DNIS_PATH, "dnis.wsdl", SoapEndpoint("dnis", dnis, limit)),
     ]
 
 
@@ -46,7 +47,7 @@ def _mount(path: str, wsdl_name: str, endpoint: SoapEndpoint) -> ASGIRouteHandle
         query = scope.get("query_string", b"").lower()
         method = scope.get("method", "GET")
         if method == "GET" and (rest.strip("/") == wsdl_name or (rest.strip("/") == "" and query == b"wsdl")):
-            await _send(send, Answer(200, endpoint.primary.wsdl))
+            await _send(send, Answer(200, endpoint.application.wsdl))
         elif method == "POST" and rest.strip("/") == "":
             state: Any = scope["app"].state
             body = await read_body(receive, endpoint.max_body)

@@ -8,12 +8,11 @@ import inspect
 import logging
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from lxml import etree
 from lxml.builder import E
 from spyne import Application, Fault
-from spyne.interface import InterfaceDocuments
 from spyne.protocol.soap import Soap11
 from spyne.server import ServerBase
 from spyne.server.http import HttpMethodContext, HttpTransportContext
@@ -27,6 +26,7 @@ from dnis_service.domain.errors import (
     NotAuthenticated,
 )
 from dnis_service.soap.services import SoapCall
+from dnis_service.soap.wsdl import Documents
 
 log = logging.getLogger(__name__)
 # spyne logs every unparsable request body at ERROR: a client's mistake, answered with a fault.
@@ -36,9 +36,6 @@ XML = "text/xml; charset=utf-8"
 VALIDATION_ERROR = "Validation error"
 # A DTD is never needed by these operations, and is how XXE and entity bombs arrive.
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-# Only ever used after the DTD check; belt and braces all the same.
-_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 class _Transport(HttpTransportContext):  # type: ignore[misc]
@@ -59,7 +56,18 @@ _SOAP_CODES = ("Client", "Server", "VersionMismatch", "MustUnderstand")
 
 class _Soap11(Soap11):  # type: ignore[misc]
     """Soap11 whose faults look like the vendor's: a code of its own (0x7000000) goes out bare,
-    not as 'soap11env:0x7000000', and there is no empty faultactor."""
+    not as 'soap11env:0x7000000', and there is no empty faultactor. It finds an operation by its
+    request element's own namespace, so one application serves operations of several namespaces."""
+
+    @cached_property
+    def _operations(self) -> dict[str, list[Any]]:
+        """The operations by their request element's qualified name. Spyne keys them all under the
+        application's namespace, so it would not find the DNIS ones on the agent endpoint."""
+        return {f"{{{handles[0].in_message.get_namespace()}}}{handles[0].name}": handles
+                for handles in self.app.interface.service_method_map.values()}
+
+    def get_call_handles(self, ctx: Any) -> list[Any]:
+        return self._operations.get(ctx.method_request_string, [])
 
     def fault_to_parent(self, ctx: Any, cls: Any, inst: Fault, parent: Any, ns: Any, *args: Any, **kwargs: Any) -> Any:
         code = inst.faultcode
@@ -82,17 +90,17 @@ class Answer:
 
 
 class SoapApplication:
-    """One spyne application: its parser and serialiser, and its WSDL at a pinned address."""
+    """One spyne application: its parser and serialiser, and its WSDL at a pinned address. Its
+    services may be of several namespaces (see _Soap11 and soap/wsdl.py)."""
 
     def __init__(self, services: list[Any], namespace: str, name: str, address: str) -> None:
         app = Application(services, tns=namespace, name=name, in_protocol=_Soap11(validator="lxml"),
-                          out_protocol=_Soap11())
-        self.namespace = namespace
+                          out_protocol=_Soap11(), documents_container=Documents)
         self._server = _Server(app)
-        documents = InterfaceDocuments(app.interface)
+        wsdl = app.interface.docs.wsdl11
         # The address callers see is the configured public URL, not a Host header.
-        documents.wsdl11.build_interface_document(address)
-        self.wsdl: bytes = documents.wsdl11.get_interface_document()
+        wsdl.build_interface_document(address)
+        self.wsdl: bytes = wsdl.get_interface_document()
 
     async def answer(self, body: bytes, content_type: str, call: SoapCall, endpoint: str) -> Answer:
         context = _Context(self._server, {"content_type": content_type}, XML)
@@ -137,7 +145,7 @@ async def _awaited(out_object: Any) -> Any:
 
 
 def _client_fault(error: Any) -> Fault:
-    """Spyne's parse and schema errors as the seeds' Client faults (an unknown operation named so)."""
+    """Spyne's parse and schema errors as the vendor's Client faults (an unknown operation named so)."""
     code = str(getattr(error, "faultcode", ""))
     detail = str(getattr(error, "faultstring", ""))
     if "ResourceNotFound" in code or "No matching global declaration" in detail:
@@ -146,7 +154,7 @@ def _client_fault(error: Any) -> Fault:
 
 
 def fault_for(error: BaseException) -> Fault:
-    """The seeds' faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
+    """The vendor's faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
     never a stack trace."""
     if isinstance(error, Fault):
         return error
@@ -170,35 +178,23 @@ def outcome_of(fault: Fault) -> str:
 
 
 class SoapEndpoint:
-    """A SOAP URL: hostile-input checks, then the application the body's namespace names."""
+    """A SOAP URL: hostile-input checks, then its application."""
 
-    def __init__(self, name: str, primary: SoapApplication, others: list[SoapApplication], max_body: int) -> None:
+    def __init__(self, name: str, application: SoapApplication, max_body: int) -> None:
         self.name = name
-        self.primary = primary
-        self._by_namespace = {app.namespace: app for app in [primary, *others]}
+        self.application = application
         self.max_body = max_body
 
     def _refuse(self, reason: str) -> Answer:
         metrics.soap_call(self.name, "unknown", "client_fault")
-        return Answer(500, self.primary.fault(Fault("Client", reason)))
+        return Answer(500, self.application.fault(Fault("Client", reason)))
 
     async def answer(self, body: bytes, content_type: str, call: SoapCall) -> Answer:
         if len(body) > self.max_body:
             return self._refuse(f"Request body over {self.max_body} bytes")
         if _HOSTILE.search(body):
             return self._refuse("DTDs and entities are not allowed")
-        return await self._application_for(body).answer(body, content_type, call, self.name)
-
-    def _application_for(self, body: bytes) -> SoapApplication:
-        """The application of the Body's first element's namespace (the agent endpoint also
-        takes the DNIS namespace's requests, contract §8); the primary one if none matches."""
-        try:
-            root = etree.fromstring(body, _SAFE_PARSER)
-        except etree.XMLSyntaxError:
-            return self.primary  # spyne answers with the fault
-        operation = next(iter(root.iterfind(f"{{{SOAP_ENV}}}Body/*")), None)
-        namespace = etree.QName(operation).namespace if operation is not None else None
-        return self._by_namespace.get(namespace or "", self.primary)
+        return await self.application.answer(body, content_type, call, self.name)
 
 
 async def read_body(receive: Any, limit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The SOAP operations of the seeds, each a translation of one domain call.
+"""The SOAP operations of the vendor's API, each a translation of one domain call.
 
 A spyne method here returns a coroutine; the server (soap/server.py) awaits it. What the
 method needs (pool, caller's credentials, limits) comes in ctx.udc, a SoapCall.
@@ -47,10 +47,17 @@ def _call(ctx: Any) -> SoapCall:
     return call
 
 
-def operation(request: str, response: str, out: str, *params: Any) -> Callable[[Any], Any]:
-    """A document/literal operation whose elements are named as in the vendor's WSDL."""
+def _messages(namespace: str, name: str) -> dict[str, str]:
+    """The operation's <name>Request and <name>Response elements, as in the vendor's WSDL, in its
+    own namespace whichever application serves it (the agent endpoint serves both namespaces)."""
+    return {"_in_message_name": f"{{{namespace}}}{name}Request",
+            "_out_message_name": f"{{{namespace}}}{name}Response"}
+
+
+def operation(namespace: str, name: str, out: str, *params: Any) -> Callable[[Any], Any]:
+    """A document/literal operation answering one element, `out`."""
     return rpc(  # type: ignore[no-any-return]
-        *params, _in_message_name=request, _out_message_name=response, _returns=Unicode, _out_variable_name=out,
+        *params, **_messages(namespace, name), _returns=Unicode, _out_variable_name=out,
     )
 
 
@@ -60,7 +67,7 @@ async def _unique_id(call: SoapCall, criteria: str | None, value: str | None) ->
         return await lookups.find_unique_id(
             call.db, caller, criteria or "", value or "", call.limits.retention_days
         )
-    except NotFound as missing:  # seed 004: the not-found text is the answer, not a fault
+    except NotFound as missing:  # as the vendor does: the not-found text is the answer, not a fault
         return missing.message
 
 
@@ -84,7 +91,7 @@ async def _free(call: SoapCall, phone: str | None) -> str:
         ended = await allocations.free_phone(call.db, caller, phone or "")
     except NotFound as missing:
         return missing.message
-    # Seed 003: a phone that is there but not allocated answers as if it were not found.
+    # As the vendor does: a phone that is there but not allocated answers as if it were not found.
     return SUCCESS if ended else PhoneNotFound(phone or "").message
 
 
@@ -98,14 +105,12 @@ async def _create_phone(
 
 
 class DnisService(ServiceBase):  # type: ignore[misc]
-    __namespace__ = DNIS_NS
 
-    @operation("FreeDnisAllocationRequest", "FreeDnisAllocationResponse", "result", Unicode(min_occurs=1))
+    @operation(DNIS_NS, "FreeDnisAllocation", "result", Unicode(min_occurs=1))
     def FreeDnisAllocation(ctx: Any, phone: str | None) -> Awaitable[str]:
         return _free(_call(ctx), phone)
 
-    @operation("CreatePhoneRequest", "CreatePhoneResponse", "id",
-               Unicode(min_occurs=1), Unicode, Unicode, Boolean)
+    @operation(DNIS_NS, "CreatePhone", "id", Unicode(min_occurs=1), Unicode, Unicode, Boolean)
     def CreatePhone(
         ctx: Any, phoneNumber: str | None, dnId: str | None, groupName: str | None, enabled: bool | None
     ) -> Awaitable[str]:
@@ -113,8 +118,8 @@ class DnisService(ServiceBase):  # type: ignore[misc]
 
 
 async def _answer_or_error(call: SoapCall, work: Callable[[Caller], Awaitable[str]]) -> tuple[str | None, str | None]:
-    """(message, None) on success; (None, text) for the errors seeds 000/001 answer in the
-    response's uniqueId element. Invalid input raises (a Client fault), as the seeds show for tokens."""
+    """(message, None) on success; (None, text) for the errors the vendor answers in the
+    response's uniqueId element. Invalid input raises (a Client fault), as the vendor does for tokens."""
     caller = await call.caller(AppKind.PUBLIC)
     try:
         return await work(caller), None
@@ -150,38 +155,35 @@ async def _campaign_sms(
     return await _answer_or_error(call, queue)
 
 
-def journey_operation(request: str, response: str, *params: Any) -> Callable[[Any], Any]:
-    """Seed 000/001 answers: a `message` on success, a `uniqueId` carrying the error text otherwise."""
+def journey_operation(name: str, *params: Any) -> Callable[[Any], Any]:
+    """The vendor's answers: a `message` on success, a `uniqueId` carrying the error text otherwise."""
     return rpc(  # type: ignore[no-any-return]
-        *params, _in_message_name=request, _out_message_name=response, _returns=(Unicode, Unicode),
+        *params, **_messages(AGENT_NS, name), _returns=(Unicode, Unicode),
         _out_variable_names=("message", "uniqueId"), _in_variable_names={"_from": "from"},
     )
 
 
 class AgentService(ServiceBase):  # type: ignore[misc]
-    __namespace__ = AGENT_NS
 
-    @operation("GetInteractionUniqueIdRequest", "GetInteractionUniqueIdResponse", "uniqueId",
-               Unicode(min_occurs=1), Unicode(min_occurs=1))
+    @operation(AGENT_NS, "GetInteractionUniqueId", "uniqueId", Unicode(min_occurs=1), Unicode(min_occurs=1))
     def GetInteractionUniqueId(ctx: Any, searchCreteria: str | None, searchValue: str | None) -> Awaitable[str]:
         return _unique_id(_call(ctx), searchCreteria, searchValue)
 
-    @operation("GetDnisAllocationRequest", "GetDnisAllocationResponse", "uniqueId", Unicode(min_occurs=1))
+    @operation(AGENT_NS, "GetDnisAllocation", "uniqueId", Unicode(min_occurs=1))
     def GetDnisAllocation(ctx: Any, phone: str | None) -> Awaitable[str]:
         return _holder(_call(ctx), phone)
 
-    @operation("AllocateDnisRequest", "AllocateDnisResponse", "phone", Unicode(min_occurs=1), Unicode)
+    @operation(AGENT_NS, "AllocateDnis", "phone", Unicode(min_occurs=1), Unicode)
     def AllocateDnis(ctx: Any, uniqueId: str | None, group: str | None) -> Awaitable[str]:
         return _allocate(_call(ctx), uniqueId, group)
 
-    @journey_operation("UpdateIncomingCallsCountRequest", "UpdateIncomingCallsCountResponse",
-                       Unicode(min_occurs=1), Unicode, Unicode, Unicode(min_occurs=1))
+    @journey_operation("UpdateIncomingCallsCount", Unicode(min_occurs=1), Unicode, Unicode, Unicode(min_occurs=1))
     def UpdateIncomingCallsCount(
         ctx: Any, jpToken: str | None, campaignId: str | None, interactionId: str | None, callerId: str | None
     ) -> Awaitable[tuple[str | None, str | None]]:
         return _count_call(_call(ctx), jpToken, campaignId, interactionId, callerId)
 
-    @journey_operation("CampaignSMSRequest", "CampaignSMSResponse",
+    @journey_operation("CampaignSMS",
                        Unicode(min_occurs=1), Unicode, Unicode(min_occurs=1), Unicode, Boolean, Unicode)
     def CampaignSMS(
         ctx: Any, campaignId: str | None, additionalParams: str | None, callerId: str | None, _from: str | None,

@@ -105,7 +105,7 @@ class HistoryOut(msgspec.Struct):
     allocations: list[HistoryEntryOut]
 
 
-class Created(msgspec.Struct):
+class PhonesCreated(msgspec.Struct):
     created: int
 
 
@@ -152,7 +152,7 @@ class DnisController(Controller):
         return str(await phones.create_phone(db, caller, spec))
 
     @post("/bulk", status_code=200, **protected(AppKind.DNIS, user=True, _409=json_body(Duplicates, "Duplicates")))
-    async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> Created:
+    async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> PhonesCreated:
         """Create many phones from a JSON array or a text/csv body; all or nothing."""
         body = await request.body()
         try:
@@ -163,7 +163,7 @@ class DnisController(Controller):
                 specs = phones.phone_specs(json.loads(text))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise InvalidInput(f"body: not valid UTF-8 JSON or CSV ({error})") from None
-        return Created(await phones.create_phones(db, caller, specs))
+        return PhonesCreated(await phones.create_phones(db, caller, specs))
 
     @get("/", **protected(AppKind.DNIS, user=True))
     async def list_phones(

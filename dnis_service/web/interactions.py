@@ -60,7 +60,7 @@ class InteractionPage(msgspec.Struct):
     next: str | None
 
 
-class Created(msgspec.Struct):
+class InteractionCreated(msgspec.Struct):
     statusCode: int
     uniqueId: str
 
@@ -121,9 +121,9 @@ class InteractionController(Controller):
     }
 
     @post("/", status_code=200, **public(_409=json_body(OperationFailed, "The interaction exists")))
-    async def create(self, db: Db, caller: CallerOf, data: JSONBody[NewInteraction]) -> Created:
+    async def create(self, db: Db, caller: CallerOf, data: JSONBody[NewInteraction]) -> InteractionCreated:
         """Create an interaction (a UUID is generated when uniqueId is absent)."""
-        return Created(0, await interactions.create_interaction(db, caller, data.uniqueId, data.userData))
+        return InteractionCreated(0, await interactions.create_interaction(db, caller, data.uniqueId, data.userData))
 
     @get("/", **public())
     async def list_active(

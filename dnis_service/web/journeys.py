@@ -26,13 +26,13 @@ TEXT = MediaType.TEXT
 class CampaignIn(msgspec.Struct):
     campaignId: str
     smsText: str
-    tokenTtlSeconds: int = 86_400
+    tokenTtlSeconds: int = journeys.DEFAULT_TOKEN_TTL_SECONDS
     sender: str | None = msgspec.field(default=None, name="from")
 
 
 class CampaignChange(msgspec.Struct):
     smsText: str
-    tokenTtlSeconds: int = 86_400
+    tokenTtlSeconds: int = journeys.DEFAULT_TOKEN_TTL_SECONDS
     sender: str | None = msgspec.field(default=None, name="from")
 
 

@@ -49,7 +49,7 @@ def provide_limits(state: State, caller: CallerOf) -> Limits:
 
 def provide_credential_cache(state: State) -> CredentialCache:
     authenticator: Authenticator = state.authenticator
-    return authenticator.credentials
+    return authenticator.credential_cache
 
 
 async def provide_caller(request: Request[Any, Any, State], db: Db) -> Caller:

@@ -15,7 +15,7 @@ LEFT JOIN phones p ON p.phone_id = a.phone_id
 WHERE a.scope_id = $1 AND a.unique_id = $2 AND a.kind = $3 AND a.ended_at IS NULL
 ORDER BY a.allocated_at DESC
 
--- name: lock_phone
+-- name: lock_phone_row
 SELECT phone_id FROM phones WHERE phone_id = $1 FOR UPDATE
 
 -- name: claim_free_phone
@@ -98,6 +98,7 @@ LIMIT 1
 FOR UPDATE SKIP LOCKED
 
 -- name: pick_expired_phone_in_group
+-- pick_expired_phone within group $3 (its own statement, so that its plan uses the group).
 SELECT phone_id, phone_number, dn_id, group_name, allocation_id
 FROM phones
 WHERE scope_id = $1 AND allocation_id IS NOT NULL AND enabled AND group_name = $3
@@ -116,19 +117,6 @@ WITH created AS (
     FROM created c WHERE p.phone_id = $2
 )
 SELECT allocation_id, allocated_at, expires_at FROM created
-
--- name: insert_code_allocation
-INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, expires_at)
-VALUES ($1, 'dtmf', $2, $3, now() + make_interval(secs => $4))
-RETURNING allocation_id, allocated_at, expires_at
-
--- name: end_expired_code
-UPDATE allocations SET ended_at = expires_at, end_reason = 'expired'
-WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2 AND ended_at IS NULL AND expires_at <= now()
-
--- name: end_allocation
--- The caller holds the phone's row lock, if there is a phone (see migration 0006).
-SELECT kind, group_name, end_reason, held_seconds FROM end_allocation($1, $2)
 
 -- name: free_phone
 -- Locks the phone ($2 canonical number or NULL, $3 dnId, as phone_with_holder) and ends its
@@ -173,14 +161,16 @@ WHERE p.scope_id = $1 AND (p.phone_number = $2 OR p.dn_id = $3)
 ORDER BY p.phone_number = $2 DESC NULLS LAST
 LIMIT 1
 
--- name: open_code_allocation
-SELECT allocation_id, unique_id, allocated_at, expires_at, expires_at > now() AS live
-FROM allocations
-WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2 AND ended_at IS NULL
-FOR UPDATE
-
--- name: code_was_allocated
-SELECT EXISTS (SELECT 1 FROM allocations WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2)
+-- name: phone_with_holder_for_update
+-- phone_with_holder, locking the phone row (the two differ in that clause only).
+SELECT p.phone_id, p.phone_number, p.dn_id, p.group_name, p.enabled, p.allocation_id,
+       a.unique_id, a.allocated_at, a.expires_at, coalesce(p.expires_at > now(), false) AS live
+FROM phones p
+LEFT JOIN allocations a ON a.allocation_id = p.allocation_id
+WHERE p.scope_id = $1 AND (p.phone_number = $2 OR p.dn_id = $3)
+ORDER BY p.phone_number = $2 DESC NULLS LAST
+LIMIT 1
+FOR UPDATE OF p
 
 -- name: phone_history_at
 SELECT unique_id, group_name, allocated_at, expires_at, ended_at, end_reason

@@ -10,19 +10,11 @@ import pytest
 
 from dnis_service.db.queries import query
 from tests.conftest import DNIS, Tenant, add_phones, expire_phone, serve_in_process
+from tests.invariants import invariant_violations
 
 ALLOCATE = f"{DNIS}/allocate/new"
 
 # Two holds of one phone that overlap in time; must never exist.
-OVERLAPS = """
-SELECT count(*) FROM allocations a JOIN allocations b
-  ON a.phone_id = b.phone_id AND a.allocation_id < b.allocation_id
- AND a.allocated_at < least(coalesce(b.ended_at, b.expires_at), b.expires_at)
- AND b.allocated_at < least(coalesce(a.ended_at, a.expires_at), a.expires_at)
-WHERE a.kind = 'phone' AND b.kind = 'phone'
-"""
-
-
 async def test_50_concurrent_allocations_on_10_phones_take_each_phone_once(client, db, tenant: Tenant) -> None:
     phones = await add_phones(client, tenant, 10)
     responses = await asyncio.gather(
@@ -96,7 +88,7 @@ async def test_allocations_racing_frees_and_expiries_never_overlap(
 
     await asyncio.gather(*(worker(n) for n in range(16)))
 
-    assert await db.fetchval(OVERLAPS) == 0
+    assert await invariant_violations(db) == []
     assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at < allocated_at") == 0
     # The phone rows mirror exactly the open allocations.
     mismatched = await db.fetchval(

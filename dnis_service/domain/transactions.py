@@ -1,4 +1,4 @@
-"""A transaction that may end allocations, reporting what it ended once it has committed."""
+"""A database transaction that may end allocations, reporting what it ended once it has committed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
 
 
-class Work:
+class Transaction:
     """The connection of one transaction and the releases made in it."""
 
     def __init__(self, conn: Connection, tenant_id: str) -> None:
@@ -28,9 +28,9 @@ class Work:
 
 
 @asynccontextmanager
-async def transaction(db: asyncpg.Pool, tenant_id: str) -> AsyncIterator[Work]:
+async def transaction(db: asyncpg.Pool, tenant_id: str) -> AsyncIterator[Transaction]:
     async with db.acquire() as conn, conn.transaction():
-        work = Work(conn, tenant_id)
-        yield work
+        tx = Transaction(conn, tenant_id)
+        yield tx
     # Only a committed release counts; a rolled-back one never happened.
-    metrics.releases_made(work.released)
+    metrics.releases_made(tx.released)
