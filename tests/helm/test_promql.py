@@ -56,6 +56,11 @@ def pool(tenant: str, group: str, free: int, allocated: int, disabled: int) -> l
             for state, count in counts.items() for instance in ("a", "b")]
 
 
+def counters(name: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, str]]:
+    """Counters from a table: each row is (rate per second, *the values of keys)."""
+    return [series(name, per_second(rate), **dict(zip(keys, values, strict=True))) for rate, *values in rows]
+
+
 def within(low: float, high: float, quantile: float) -> float:
     """A quantile of observations that all fall in one bucket, as histogram_quantile interpolates it
     (computed as Prometheus computes it, so that the floating-point results agree to the bit)."""
@@ -73,33 +78,21 @@ WORLD = [
     *pool("t1", "g1", free=7, allocated=3, disabled=2),
     *pool("t1", "g2", free=1, allocated=9, disabled=0),
     *pool("t2", "g1", free=5, allocated=5, disabled=0),
-    series("dnis_allocations_total", per_second(1), tenant="t1", group="g1", kind="phone", instance="a"),
-    series("dnis_allocations_total", per_second(0.5), tenant="t1", group="g1", kind="phone", instance="b"),
-    series("dnis_allocations_total", per_second(0.25), tenant="t1", group="", kind="dtmf", instance="a"),
-    series("dnis_allocations_total", per_second(2), tenant="t1", group="g2", kind="phone", instance="a"),
-    series("dnis_allocations_total", per_second(3), tenant="t2", group="g1", kind="phone", instance="a"),
-    series("dnis_allocation_failures_total", per_second(0.5), tenant="t1", group="g1", reason="exhausted",
-           instance="a"),
-    series("dnis_allocation_failures_total", per_second(0.25), tenant="t1", group="g1", reason="exhausted",
-           instance="b"),
-    series("dnis_allocation_failures_total", per_second(0.125), tenant="t1", group="g1", reason="invalid",
-           instance="a"),
-    series("dnis_allocation_failures_total", per_second(1), tenant="t2", group="g1", reason="exhausted",
-           instance="a"),
+    *counters("dnis_allocations_total", ("tenant", "group", "kind", "instance"), [
+        (1, "t1", "g1", "phone", "a"), (0.5, "t1", "g1", "phone", "b"), (0.25, "t1", "", "dtmf", "a"),
+        (2, "t1", "g2", "phone", "a"), (3, "t2", "g1", "phone", "a")]),
+    *counters("dnis_allocation_failures_total", ("tenant", "group", "reason", "instance"), [
+        (0.5, "t1", "g1", "exhausted", "a"), (0.25, "t1", "g1", "exhausted", "b"), (0.125, "t1", "g1", "invalid", "a"),
+        (1, "t2", "g1", "exhausted", "a")]),
     *histogram("dnis_allocation_hold_seconds", "30", "60", 1, tenant="t1", kind="phone", instance="a"),
     *histogram("dnis_allocation_hold_seconds", "1", "5", 1, tenant="t2", kind="phone", instance="a"),
     *[series("dnis_pool_offered_load_erlangs", constant(load), tenant=tenant, environment="default", group="g1",
              instance=instance) for tenant, load in (("t1", 4.5), ("t2", 20)) for instance in ("a", "b")],
     *[series("dnis_pool_recommended_phones", constant(phones), tenant=tenant, environment="default", group="g1",
              instance=instance) for tenant, phones in (("t1", 12), ("t2", 30)) for instance in ("a", "b")],
-    series("dnis_http_requests_total", per_second(10), method="POST", route="/allocate/new", status="200",
-           instance="a"),
-    series("dnis_http_requests_total", per_second(5), method="POST", route="/allocate/new", status="200",
-           instance="b"),
-    series("dnis_http_requests_total", per_second(1), method="POST", route="/allocate/new", status="503",
-           instance="a"),
-    series("dnis_http_requests_total", per_second(2), method="GET", route="/allocate/get/{phone}", status="200",
-           instance="a"),
+    *counters("dnis_http_requests_total", ("method", "route", "status", "instance"), [
+        (10, "POST", "/allocate/new", "200", "a"), (5, "POST", "/allocate/new", "200", "b"),
+        (1, "POST", "/allocate/new", "503", "a"), (2, "GET", "/allocate/get/{phone}", "200", "a")]),
     *histogram("dnis_http_request_duration_seconds", "0.005", "0.01", 4, method="POST", route="/allocate/new",
                status="200", instance="a"),
     *histogram("dnis_http_request_duration_seconds", "0.005", "0.01", 2, method="POST", route="/allocate/new",
@@ -109,9 +102,8 @@ WORLD = [
     *histogram("dnis_sweep_duration_seconds", "0.5", "1", 1, instance="a"),
     *histogram("dnis_sweep_duration_seconds", "0.5", "1", 1, instance="b"),
     *[series("dnis_sms_outbox_pending", constant(4), instance=instance) for instance in ("a", "b")],
-    series("dnis_sms_delivery_attempts_total", per_second(0.5), outcome="delivered", instance="a"),
-    series("dnis_sms_delivery_attempts_total", per_second(0.25), outcome="delivered", instance="b"),
-    series("dnis_sms_delivery_attempts_total", per_second(0.25), outcome="failed", instance="a"),
+    *counters("dnis_sms_delivery_attempts_total", ("outcome", "instance"), [
+        (0.5, "delivered", "a"), (0.25, "delivered", "b"), (0.25, "failed", "a")]),
 ]
 
 # What each query of the dashboard returns on WORLD, by (panel title, refId).
