@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from dnis_service import logs
 from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.domain.errors import NotAuthenticated
 from dnis_service.domain.passwords import VerificationCache
@@ -114,6 +115,7 @@ class Authenticator:
             stored = row["password_hash"]
             if stored is None or not self._passwords.verify(password, stored):
                 raise NotAuthenticated("wrong user credentials")
+        logs.note_tenant(row["tenant_id"])
         return Caller(
             tenant_id=row["tenant_id"],
             environment=row["environment"],
