@@ -124,10 +124,16 @@ class Jobs:
         log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
 
     async def stop(self) -> None:
-        """Stop scheduling and wait for the jobs already running."""
+        """Stop scheduling, let the jobs already running finish, then shut the scheduler down.
+
+        In that order: shutting APScheduler's asyncio executor down cancels the jobs it runs,
+        and a delivery cancelled mid-batch would leave its messages leased for sms.LEASE_SECONDS.
+        """
+        if self._scheduler.running:
+            self._scheduler.pause()
+        await asyncio.gather(*self._running, return_exceptions=True)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        await asyncio.gather(*self._running, return_exceptions=True)
         await self._http.aclose()
         log.info("scheduler stopped")
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from dnis_service import logs
 from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.domain.errors import NotAuthenticated
 from dnis_service.domain.password_checks import PasswordChecker
@@ -113,6 +114,7 @@ class Authenticator:
             password = _decode_base64(credentials.user_password, "User-Password")
             if not await self._passwords.matches(db, row["tenant_id"], user_id, password, row["password_hash"]):
                 raise NotAuthenticated("wrong user credentials")
+        logs.note_tenant(row["tenant_id"])
         return Caller(
             tenant_id=row["tenant_id"],
             environment=row["environment"],
