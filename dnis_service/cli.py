@@ -193,7 +193,7 @@ def sizing_table(rows: list[sizing.GroupSizing]) -> str:
         lines.append((
             row.environment, row.group or "''", str(row.phones),
             "-" if busy is None else busy.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-            str(row.arrivals_per_hour),
+            f"{row.arrivals_per_hour:.1f}",
             "-" if row.mean_hold_seconds is None else f"{row.mean_hold_seconds:.1f}",
             "-" if row.offered_load_erlangs is None else f"{row.offered_load_erlangs:.2f}",
             _percent(row.predicted_blocking), _percent(row.observed_blocking), _percent(row.target_blocking),

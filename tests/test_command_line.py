@@ -87,9 +87,9 @@ async def test_pool_sizing_prints_a_table_with_a_line_per_group(on_db, db, tmp_p
     header, sales, support = (line.split() for line in result.stdout.strip().splitlines())
     assert header[:3] == ["ENVIRONMENT", "GROUP", "PHONES"]
     # environment, group, phones, busy hour (date, time), arrivals/h, hold, load, predicted, observed, target, size
-    assert sales[:3] + sales[5:8] + sales[9:] == ["default", "sales", "2", "90", "120.0", "3.00", "0.000%", "0.100%",
-                                                  "10"]
-    assert support[:3] + support[4:] == ["default", "support", "1", "0", "-", "0.00", "0.000%", "-", "0.100%", "1"]
+    assert sales[:3] + sales[5:8] + sales[9:] == ["default", "sales", "2", "90.0", "120.0", "3.00", "0.000%",
+                                                  "0.100%", "10"]
+    assert support[:3] + support[4:] == ["default", "support", "1", "0.0", "-", "0.00", "0.000%", "-", "0.100%", "1"]
 
 
 def test_pool_plan_sizes_a_pool_without_a_database() -> None:

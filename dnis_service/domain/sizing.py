@@ -1,9 +1,11 @@
 """Pool sizing: each pool group's traffic as measured, and Erlang B's answer to "how many numbers?".
 
-A group's offered load is its busy hour's arrivals (new phone allocations and refusals for want of
-a phone) times the mean time a number is kept from others per allocation (its hold, plus the
-tenant's quarantine), in Erlangs. Erlang B then gives the blocking its enabled phones predict
-and the smallest size that keeps blocking at or under the tenant's target (docs/operator.md).
+A group's offered load is its busy hour's arrival rate (new phone allocations and refusals for want
+of a phone, per hour) times the mean time a number is kept from others per allocation (its hold,
+plus the tenant's quarantine), in Erlangs. Erlang B then gives the blocking its enabled phones
+predict and the smallest size that keeps blocking at or under the tenant's target
+(docs/operator.md). The busy hour is a clock hour (UTC); the current one counts at the rate of its
+arrivals so far (pool_traffic in sql/queries/sizing.sql).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ ROLLUP_HOURS_PER_RUN = 48
 class GroupSizing:
     """One pool group's traffic over the window and what Erlang B makes of it.
 
-    mean_hold_seconds includes the quarantine; it, the offered load, the predicted blocking and the
-    recommendation are None when arrivals came but no allocation was made in the window (nothing
-    tells how long a number would be kept). observed_blocking is the busy hour's refused share.
+    mean_hold_seconds includes the quarantine, and counts an allocation still open as held so far;
+    it, the offered load, the predicted blocking and the recommendation are None when arrivals came
+    but no allocation was made in the window (nothing tells how long a number would be kept).
+    observed_blocking is the busy hour's refused share.
     """
 
     tenant: str
@@ -44,7 +47,7 @@ class GroupSizing:
     group: str
     phones: int
     busy_hour_start: datetime | None
-    arrivals_per_hour: int
+    arrivals_per_hour: float
     mean_hold_seconds: float | None
     offered_load_erlangs: float | None
     predicted_blocking: float | None
@@ -106,14 +109,15 @@ def _sizing(
     enabled = 0 if phones is None else int(phones["enabled"])
     target = float(either["target_blocking"])
     arrivals = 0 if traffic is None else int(traffic["arrivals"])
+    rate = 0.0 if traffic is None else arrivals / traffic["observed_hours"]
     hold = None
     if traffic is not None and traffic["allocations"] > 0:
         hold = traffic["held_seconds"] / traffic["allocations"] + traffic["quarantine_seconds"]
-    load = 0.0 if arrivals == 0 else None if hold is None else erlang.offered_load(arrivals, hold)
+    load = 0.0 if arrivals == 0 else None if hold is None else erlang.offered_load(rate, hold)
     return GroupSizing(
         tenant=key[0], environment=key[1], group=key[2], phones=enabled,
         busy_hour_start=None if traffic is None else traffic["busy_hour_start"],
-        arrivals_per_hour=arrivals,
+        arrivals_per_hour=rate,
         mean_hold_seconds=hold,
         offered_load_erlangs=load,
         predicted_blocking=None if load is None else erlang.blocking(load, enabled),

@@ -2,10 +2,10 @@
 
 -- name: roll_up_traffic_hour
 -- Stores the phone allocations of the oldest hour not rolled up yet (none older than $1 days),
--- per scope and group, if that hour ended an hour ago or more: by then nearly every allocation
--- made in it has ended. Returns the hour, or nothing when none is due or another replica holds
--- the mark (SKIP LOCKED). An allocation still open counts as held until its expiry, as in
--- pool_traffic.
+-- per scope and group, if that hour ended an hour ago or more: by then every allocation made in
+-- it has ended, unless its timeout is over an hour. Returns the hour, or nothing when none is due
+-- or another replica holds the mark (SKIP LOCKED). An allocation still open counts as held so
+-- far, as in pool_traffic.
 WITH mark AS (
     SELECT greatest(rolled_until, date_trunc('hour', now() - make_interval(days => $1), 'UTC')) AS hour
     FROM pool_traffic_rollup
@@ -19,7 +19,7 @@ WITH mark AS (
     CROSS JOIN scopes s
     CROSS JOIN LATERAL (
         SELECT group_name, count(*) AS allocations,
-               sum(extract(epoch FROM coalesce(ended_at, expires_at) - allocated_at))::float8 AS held_seconds
+               sum(extract(epoch FROM least(coalesce(ended_at, now()), expires_at) - allocated_at))::float8 AS held_seconds
         FROM allocations
         WHERE scope_id = s.scope_id AND kind = 'phone'
           AND allocated_at >= d.hour AND allocated_at < d.hour + interval '1 hour'
@@ -35,12 +35,15 @@ SELECT hour FROM due
 -- name: pool_traffic
 -- Per (scope, group) of the scopes of tenant $1 (NULL: every tenant) and environment $2, and
 -- group $3 (NULL: all), over the clock hours from $4 days before the current one up to now:
--- the busy hour (the hour with the most arrivals — new phone allocations and refusals —, the
--- latest of equals), its arrivals and refusals; and the allocations of the whole window with the
--- seconds they held their numbers, from allocation to release, or to expiry for one still open
--- (a number is promised until then unless freed). Hours before the rollup mark are read from
--- pool_traffic_hours, later ones from the history, scope by scope on allocations_traffic_idx
--- (aggregated inside LATERAL, so that it is never planned as one join over the whole history).
+-- the busy hour (the hour with the highest rate of arrivals — new phone allocations and refusals
+-- —, the latest of equals), its arrivals, refusals and the hours it was observed: 1, or for the
+-- current hour the time since it began, counted as a quarter of an hour at least (so that a few
+-- arrivals just after the hour turned are not taken for a rush); and the allocations of the whole
+-- window with the seconds they held their numbers, from allocation to release, or so far for one
+-- still open (its timeout is often far longer than its use). Hours before the rollup mark are
+-- read from pool_traffic_hours, later ones from the history, scope by scope on
+-- allocations_traffic_idx (aggregated inside LATERAL, so that it is never planned as one join
+-- over the whole history).
 WITH scoped AS (
     SELECT s.scope_id, s.tenant_id, s.environment, t.quarantine_seconds, t.target_blocking,
            date_trunc('hour', now(), 'UTC') - make_interval(days => $4) AS since
@@ -52,7 +55,7 @@ WITH scoped AS (
     CROSS JOIN (SELECT coalesce(rolled_until, '-infinity') AS rolled_until FROM pool_traffic_rollup) m
     CROSS JOIN LATERAL (
         SELECT group_name, date_trunc('hour', allocated_at, 'UTC') AS hour, count(*) AS allocations,
-               sum(extract(epoch FROM coalesce(ended_at, expires_at) - allocated_at))::float8 AS held_seconds
+               sum(extract(epoch FROM least(coalesce(ended_at, now()), expires_at) - allocated_at))::float8 AS held_seconds
         FROM allocations
         WHERE scope_id = s.scope_id AND kind = 'phone' AND allocated_at >= greatest(s.since, m.rolled_until)
           AND ($3::text IS NULL OR group_name = $3)
@@ -70,18 +73,21 @@ WITH scoped AS (
         WHERE $3::text IS NULL OR h.group_name = $3
     ) both_sources
     GROUP BY scope_id, group_name, hour
-), busiest AS (
-    SELECT DISTINCT ON (scope_id, group_name) scope_id, group_name, hour, allocations + refusals AS arrivals,
-           refusals
+), observed AS (
+    SELECT *, allocations + refusals AS arrivals,
+           greatest(least(extract(epoch FROM now() - hour)::float8 / 3600, 1), 0.25) AS observed_hours
     FROM hourly
-    ORDER BY scope_id, group_name, allocations + refusals DESC, hour DESC
+), busiest AS (
+    SELECT DISTINCT ON (scope_id, group_name) scope_id, group_name, hour, arrivals, refusals, observed_hours
+    FROM observed
+    ORDER BY scope_id, group_name, arrivals / observed_hours DESC, hour DESC
 ), whole_window AS (
     SELECT scope_id, group_name, sum(allocations) AS allocations, sum(held_seconds) AS held_seconds
     FROM hourly GROUP BY scope_id, group_name
 )
 SELECT s.tenant_id, s.environment, b.group_name, b.hour AS busy_hour_start, b.arrivals::bigint AS arrivals,
-       b.refusals::bigint AS refusals, w.allocations::bigint AS allocations, w.held_seconds::float8 AS held_seconds,
-       s.quarantine_seconds, s.target_blocking
+       b.refusals::bigint AS refusals, b.observed_hours, w.allocations::bigint AS allocations,
+       w.held_seconds::float8 AS held_seconds, s.quarantine_seconds, s.target_blocking
 FROM busiest b
 JOIN whole_window w USING (scope_id, group_name)
 JOIN scoped s USING (scope_id)

@@ -57,41 +57,65 @@ async def hour_of(db: asyncpg.Pool, hours_ago: int) -> str:
     return str(start.isoformat().replace("+00:00", "Z"))
 
 
-async def test_open_allocation_counts_as_held_until_its_expiry_plus_the_quarantine(client, db, tenant: Tenant) -> None:
+async def current_hour_so_far(db: asyncpg.Pool) -> float:
+    """The hours the current clock hour counts as observed: since it began, a quarter at least."""
+    hours: float = await db.fetchval(
+        "SELECT greatest(extract(epoch FROM now() - date_trunc('hour', now(), 'UTC'))::float8 / 3600, 0.25)")
+    return hours
+
+
+async def test_open_allocation_counts_as_held_so_far_plus_the_quarantine(client, db, tenant: Tenant) -> None:
     await add_phones(client, tenant, 3, group="sales")
     await set_policy(client, tenant.tenant_id, quarantineSeconds=30)
     assert await allocate(client, tenant, "u1", timeoutSeconds=600) == 200
+    # Held for two minutes so far, as if allocated then (in this clock hour or the one before).
+    allocated_at = await db.fetchval(
+        "UPDATE allocations SET allocated_at = allocated_at - interval '120 seconds' RETURNING allocated_at")
     [row] = await sizing(client, tenant.tenant_id)
-    load = 630 / 3600
+    hours_observed = await db.fetchval(
+        """SELECT greatest(least(extract(epoch FROM now() - date_trunc('hour', $1::timestamptz, 'UTC'))::float8 / 3600,
+                                 1), 0.25)""", allocated_at)
+    rate, hold = 1 / hours_observed, 150.0
+    load = rate * hold / 3600
     assert row == {
         "environment": "default", "group": "sales", "phones": 3,
-        "busyHourStart": await hour_of(db, 0), "arrivalsPerHour": 1, "meanHoldSeconds": 630.0,
-        "offeredLoadErlangs": pytest.approx(load), "predictedBlocking": pytest.approx(erlang_b_by_sum(load, 3)),
-        "observedBlocking": 0.0, "targetBlocking": 0.001, "recommendedPhones": 3,
+        "busyHourStart": allocated_at.replace(minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z"),
+        "arrivalsPerHour": pytest.approx(rate, rel=1e-3), "meanHoldSeconds": pytest.approx(hold, abs=1),
+        "offeredLoadErlangs": pytest.approx(load, rel=1e-2),
+        "predictedBlocking": pytest.approx(erlang_b_by_sum(load, 3), rel=5e-2),
+        "observedBlocking": 0.0, "targetBlocking": 0.001,
+        "recommendedPhones": next(n for n in range(10) if erlang_b_by_sum(load, n) <= 0.001),
     }
-    assert erlang_b_by_sum(load, 2) > 0.001 >= erlang_b_by_sum(load, 3)
+
+
+async def test_arrivals_of_the_current_hour_count_at_their_rate_so_far(client, db, tenant: Tenant) -> None:
+    await add_phones(client, tenant, 2)
+    assert [await allocate(client, tenant, uid) for uid in ("u1", "u2", "u3")] == [200, 200, 403]
+    [row] = await sizing(client, tenant.tenant_id)
+    assert (row["busyHourStart"], row["arrivalsPerHour"]) == (
+        await hour_of(db, 0), pytest.approx(3 / await current_hour_so_far(db), rel=1e-3))
 
 
 async def test_refusal_for_want_of_a_phone_is_an_arrival_and_observed_as_blocking(client, tenant: Tenant) -> None:
     await add_phones(client, tenant, 1)
     assert [await allocate(client, tenant, uid) for uid in ("u1", "u2", "u3")] == [200, 403, 403]
     [row] = await sizing(client, tenant.tenant_id)
-    assert (row["arrivalsPerHour"], row["observedBlocking"]) == (3, pytest.approx(2 / 3))
+    assert row["observedBlocking"] == pytest.approx(2 / 3)
 
 
 async def test_refusal_counts_in_the_group_asked_for(client, tenant: Tenant) -> None:
     await add_phones(client, tenant, 1, group="sales")
     assert await allocate(client, tenant, "u1", group="support") == 403
     rows = await sizing(client, tenant.tenant_id)
-    assert [(r["group"], r["phones"], r["arrivalsPerHour"], r["observedBlocking"]) for r in rows] == [
-        ("sales", 1, 0, None), ("support", 0, 1, 1.0)]
+    assert [(r["group"], r["phones"], r["observedBlocking"]) for r in rows] == [
+        ("sales", 1, None), ("support", 0, 1.0)]
 
 
-async def test_repeating_an_allocation_of_one_interaction_is_one_arrival(client, tenant: Tenant) -> None:
+async def test_repeating_an_allocation_of_one_interaction_is_one_arrival(client, db, tenant: Tenant) -> None:
     await add_phones(client, tenant, 2)
     assert [await allocate(client, tenant, "u1") for _ in range(3)] == [200, 200, 200]
     [row] = await sizing(client, tenant.tenant_id)
-    assert row["arrivalsPerHour"] == 1
+    assert row["arrivalsPerHour"] == pytest.approx(1 / await current_hour_so_far(db), rel=1e-3)
 
 
 async def test_busy_hour_has_the_most_arrivals_and_the_hold_is_the_window_mean(client, db, tenant: Tenant) -> None:
@@ -116,17 +140,19 @@ async def test_days_sets_the_window(client, db, tenant: Tenant) -> None:
 
 
 async def test_rolled_up_hours_size_the_pool_as_the_history_did(client, db, tenant: Tenant) -> None:
-    await add_phones(client, tenant, 1)
+    phone = (await add_phones(client, tenant, 1))[0]
     await add_history(db, tenant, hours_ago=50, count=7, held_seconds=500)
-    await add_history(db, tenant, hours_ago=3, count=5, held_seconds=200)
+    await add_history(db, tenant, hours_ago=3, count=40, held_seconds=200)
     await add_history(db, tenant, hours_ago=1, count=2, held_seconds=100)
     assert [await allocate(client, tenant, uid) for uid in ("u1", "u2")] == [200, 403]
+    freed = await client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+    assert freed.status_code == 200  # nothing open: no figure moves with the clock
     before = await sizing(client, tenant.tenant_id)
     for _ in range(3):  # the job's runs, a minute apart: each rolls up two days at most
         await size_pools(db, retention_days=5)
     rolled_until = await db.fetchval("SELECT rolled_until FROM pool_traffic_rollup")
     assert rolled_until == await db.fetchval("SELECT date_trunc('hour', now(), 'UTC') - interval '1 hour'")
-    assert await db.fetchval("SELECT sum(allocations) FROM pool_traffic_hours") == 7 + 5
+    assert await db.fetchval("SELECT sum(allocations) FROM pool_traffic_hours") == 7 + 40
     assert await sizing(client, tenant.tenant_id) == before
 
 
