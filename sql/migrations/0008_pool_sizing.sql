@@ -4,15 +4,18 @@
 -- Per scope, group and clock hour (UTC): the allocation requests refused for want of a phone
 -- (the group asked for, '' when none was named), counted as they happen — one upsert per refusal,
 -- nothing on a successful allocation — and, once the hour has settled, its phone allocations
--- and the seconds they held their numbers, rolled up from the history by the sizing job.
+-- and the seconds they held their numbers, rolled up from the history by the sizing job (in
+-- slot 0). Refusals are counted in one of 8 slots, by database session, and read as their sum:
+-- concurrent refusals of one group then seldom wait for each other's row lock (bench/README.md).
 CREATE TABLE pool_traffic_hours (
     scope_id     integer NOT NULL REFERENCES scopes ON DELETE CASCADE,
     group_name   text NOT NULL,
     hour         timestamptz NOT NULL,
+    slot         smallint NOT NULL DEFAULT 0 CHECK (slot BETWEEN 0 AND 7),
     refusals     bigint NOT NULL DEFAULT 0 CHECK (refusals >= 0),
     allocations  bigint NOT NULL DEFAULT 0 CHECK (allocations >= 0),
     held_seconds double precision NOT NULL DEFAULT 0 CHECK (held_seconds >= 0),
-    PRIMARY KEY (scope_id, group_name, hour)
+    PRIMARY KEY (scope_id, group_name, hour, slot)
 );
 -- For the retention purge; counting a refusal changes no indexed column (a HOT update).
 CREATE INDEX pool_traffic_hours_hour_idx ON pool_traffic_hours (hour);

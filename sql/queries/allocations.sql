@@ -188,7 +188,7 @@ LIMIT $3
 
 -- name: count_refusal
 -- One allocation request of scope $1 refused for want of a phone in group $2 ('' for any group),
--- counted per clock hour (UTC) for pool sizing (sizing.sql).
-INSERT INTO pool_traffic_hours AS t (scope_id, group_name, hour, refusals)
-VALUES ($1, $2, date_trunc('hour', now(), 'UTC'), 1)
-ON CONFLICT (scope_id, group_name, hour) DO UPDATE SET refusals = t.refusals + 1
+-- counted per clock hour (UTC) for pool sizing (sizing.sql), in this session's slot.
+INSERT INTO pool_traffic_hours AS t (scope_id, group_name, hour, slot, refusals)
+VALUES ($1, $2, date_trunc('hour', now(), 'UTC'), pg_backend_pid() % 8, 1)
+ON CONFLICT (scope_id, group_name, hour, slot) DO UPDATE SET refusals = t.refusals + 1

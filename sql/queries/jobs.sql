@@ -70,8 +70,8 @@ DELETE FROM interactions WHERE (scope_id, unique_id) IN (
 
 -- name: purge_pool_traffic
 -- Hourly traffic (pool sizing) is kept as long as the history it sums up.
-DELETE FROM pool_traffic_hours WHERE (scope_id, group_name, hour) IN (
-    SELECT scope_id, group_name, hour FROM pool_traffic_hours
+DELETE FROM pool_traffic_hours WHERE (scope_id, group_name, hour, slot) IN (
+    SELECT scope_id, group_name, hour, slot FROM pool_traffic_hours
     WHERE hour < now() - make_interval(days => $1)
     LIMIT $2
     FOR UPDATE SKIP LOCKED

@@ -25,7 +25,7 @@ WITH mark AS (
           AND allocated_at >= d.hour AND allocated_at < d.hour + interval '1 hour'
         GROUP BY group_name
     ) a
-    ON CONFLICT (scope_id, group_name, hour)
+    ON CONFLICT (scope_id, group_name, hour, slot)
     DO UPDATE SET allocations = excluded.allocations, held_seconds = excluded.held_seconds
 ), moved AS (
     UPDATE pool_traffic_rollup SET rolled_until = d.hour + interval '1 hour' FROM due d
