@@ -124,10 +124,15 @@ class Jobs:
         log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
 
     async def stop(self) -> None:
-        """Stop scheduling and wait for the jobs already running."""
+        """Stop scheduling and wait for the jobs already running; one still running after the
+        statement timeout (a VACUUM on a hung server) is cancelled."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        await asyncio.gather(*self._running, return_exceptions=True)
+        if self._running:
+            _, late = await asyncio.wait(self._running, timeout=self._settings.statement_timeout_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self._http.aclose()
         log.info("scheduler stopped")
 
