@@ -39,7 +39,15 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     if version < latest_version():
         body = {"status": "not ready", "reason": f"schema at version {version}, expected {latest_version()}"}
         return Response(body, status_code=503)
-    return Response({"status": "ready", "schema": version})
+    return Response({"status": "ready", "schema": version, "credentialCache": _credential_cache_state(state)})
+
+
+def _credential_cache_state(state: State) -> str:
+    """'listening' while the credential cache may answer, 'not listening' while its notification
+    connection is down (every request then asks the database), 'off' when turned off."""
+    if state.settings.auth_cache_seconds == 0:
+        return "off"
+    return "listening" if state.authenticator.credential_cache.listening else "not listening"
 
 
 @get("/metrics", tags=["operations"])
