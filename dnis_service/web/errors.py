@@ -14,6 +14,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -27,6 +28,7 @@ from dnis_service.domain.errors import (
     DnisError,
     DuplicatePhones,
     Forbidden,
+    ImportTooLarge,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -51,6 +53,8 @@ def _status_of(error: DnisError) -> int:
         return HTTP_409_CONFLICT
     if isinstance(error, PoolExhausted | Forbidden):
         return HTTP_403_FORBIDDEN
+    if isinstance(error, ImportTooLarge):
+        return HTTP_413_REQUEST_ENTITY_TOO_LARGE
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
