@@ -4,8 +4,9 @@
 
 Starts a PostgreSQL (embedded, or DNIS_BENCH_DATABASE_URL) and `dnis-service serve` with the
 default settings, then imports `--rows` new phones (11-digit numbers, no dnId) per round and
-format, as text/csv and as a JSON array; prints the body's size, the answer, the time to it and
-the service's peak resident memory so far (the chart's container limit is 256 MiB).
+format, as text/csv and as a JSON array; prints the body's size, the answer, the time to it, the
+slowest `/health/live` answer while the import ran (polled every 50 ms: how long the import kept
+the event loop), and the service's peak resident memory so far (the chart's limit is 256 MiB).
 400,000 rows are 4.8 MB of CSV, 12.4 MB of JSON.
 """
 
@@ -46,11 +47,26 @@ def peak_rss_mb(service: ServiceProcess) -> float:
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
 
 
-def import_once(url: str, tenant: Tenant, body: bytes, content_type: str) -> tuple[int, str, float]:
-    started = time.perf_counter()
-    response = httpx.post(f"{url}{DNIS}/bulk", content=body, timeout=600,
-                          headers=tenant.dnis_user | {"Content-Type": content_type})
-    return response.status_code, response.text[:80], time.perf_counter() - started
+async def import_once(url: str, tenant: Tenant, body: bytes, content_type: str) -> tuple[int, str, float, float]:
+    """(status, start of the answer, seconds, slowest liveness answer in seconds meanwhile)."""
+    async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+        slowest = 0.0
+
+        async def poll_liveness() -> None:
+            nonlocal slowest
+            while True:
+                asked = time.perf_counter()
+                await http.get("/health/live")
+                slowest = max(slowest, time.perf_counter() - asked)
+                await asyncio.sleep(0.05)
+
+        polling = asyncio.create_task(poll_liveness())
+        started = time.perf_counter()
+        response = await http.post(f"{DNIS}/bulk", content=body,
+                                   headers=tenant.dnis_user | {"Content-Type": content_type})
+        seconds = time.perf_counter() - started
+        polling.cancel()
+    return response.status_code, response.text[:80], seconds, slowest
 
 
 def main() -> None:
@@ -68,9 +84,10 @@ def main() -> None:
                     build, content_type = FORMATS[kind]
                     body = build(first, args.rows)
                     first += args.rows
-                    status, text, seconds = import_once(service.url, tenant, body, content_type)
+                    status, text, seconds, live = asyncio.run(import_once(service.url, tenant, body, content_type))
                     print(f"round {round_no + 1} {kind:4} {args.rows} rows {len(body) / 1e6:.1f} MB: "
-                          f"{status} {text!r} in {seconds:.2f} s, peak RSS {peak_rss_mb(service):.0f} MB", flush=True)
+                          f"{status} {text!r} in {seconds:.2f} s, slowest live {live * 1000:.0f} ms, "
+                          f"peak RSS {peak_rss_mb(service):.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ statement, for the transaction's COMMIT or ROLLBACK — may take only what is le
 the waits together end within `seconds` of the first one, however many there are. Tasks started
 inside the block share it (a context variable). Outside any deadline (the jobs, the CLI), each
 wait gets the statement timeout on its own.
+
+With the database hung, a request therefore answers 503 within DNIS_DB_STATEMENT_TIMEOUT_SECONDS
+of its first database wait plus the time to write the answer: 0.04-0.14 s measured, with 20
+requests at once on 5 times the pool's connections (tests/test_faults.py); README says "within
+half a second".
 """
 
 from __future__ import annotations
