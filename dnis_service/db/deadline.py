@@ -7,9 +7,8 @@ inside the block share it (a context variable). Outside any deadline (the jobs, 
 wait gets the statement timeout on its own.
 
 With the database hung, a request therefore answers 503 within DNIS_DB_STATEMENT_TIMEOUT_SECONDS
-of its first database wait plus the time to write the answer: 0.04-0.14 s measured, with 20
-requests at once on 5 times the pool's connections (tests/test_faults.py); README says "within
-half a second".
+of its first database wait plus the time to write the answer, a margin documented as half a
+second (0.04-0.14 s measured with 20 requests at once on a pool of 4, tests/test_faults.py).
 """
 
 from __future__ import annotations
