@@ -20,6 +20,7 @@ from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController
+from dnis_service.web.bodies import JsonBodyRequest
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
@@ -64,6 +65,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             *soap_routes(settings),
         ],
         middleware=[HttpMetricsMiddleware()],
+        request_class=JsonBodyRequest,
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),

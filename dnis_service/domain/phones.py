@@ -74,15 +74,21 @@ def phone_specs(items: object) -> list[PhoneSpec]:
 
 
 def phone_specs_from_csv(text: str) -> list[PhoneSpec]:
-    """Rows of a CSV file whose header names the phone fields (phoneNumber first or anywhere)."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "phoneNumber" not in reader.fieldnames:
-        raise InvalidInput("csv: the header must name a phoneNumber column")
+    """Rows of a CSV file whose header names the phone fields (phoneNumber first or anywhere).
+    A byte-order mark before the header, as spreadsheets save UTF-8, is not part of it."""
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
     rows: list[dict[str, object]] = []
-    for row in reader:
-        if None in row:
-            raise InvalidInput(f"row {reader.line_num - 1}: more values than header columns")
-        rows.append({key: (value if value != "" else None) for key, value in row.items()})
+    try:
+        if reader.fieldnames is None or "phoneNumber" not in reader.fieldnames:
+            raise InvalidInput("csv: the header must name a phoneNumber column")
+        for row in reader:
+            if None in row:
+                raise InvalidInput(f"row {reader.line_num - 1}: more values than header columns")
+            rows.append({key: (value if value != "" else None) for key, value in row.items()})
+    except csv.Error as error:  # a field over csv.field_size_limit(), a quote left open
+        raise InvalidInput(f"csv: line {reader.reader.line_num}: {error}") from None
+    if not rows:
+        raise InvalidInput("csv: no rows after the header")
     return phone_specs(rows)
 
 
@@ -135,7 +141,6 @@ async def list_phones(
 ) -> list[Phone]:
     if state not in (None, "free", "allocated"):
         raise InvalidInput("state: must be free or allocated")
-    inputs.integer(limit, "limit", 1, inputs.MAX_PAGE)
     allocated = None if state is None else state == "allocated"
     rows = await db.fetch(query("list_phones"), caller.scope_id, group, enabled, allocated, after, limit)
     return [_phone(row) for row in rows]
