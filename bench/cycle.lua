@@ -5,6 +5,8 @@
 -- per operation; done() writes "op status milliseconds" lines to the file named by
 -- DNIS_BENCH_WRK_OUT (done() runs in wrk's main thread, which never sees the arguments).
 
+package.path = string.match(debug.getinfo(1, "S").source, "^@(.*/)") .. "?.lua;" .. package.path
+local common = require("wrk_common")
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } timespec;
@@ -20,24 +22,8 @@ end
 
 local DNIS = "/interact/version/2/dnis"
 
-local function parse_headers(spec)
-  local headers = {}
-  for pair in string.gmatch(spec, "[^|]+") do
-    local name, value = string.match(pair, "^([^:]+):%s*(.*)$")
-    headers[name] = value
-  end
-  return headers
-end
-
 -- Main thread: number the threads, so that interaction ids never collide.
-local threads = {}
-local next_thread = 0
-
-function setup(thread)
-  next_thread = next_thread + 1
-  thread:set("thread_no", next_thread)
-  table.insert(threads, thread)
-end
+setup = common.setup
 
 -- Worker threads.
 local web, dnis, dnis_user, prefix
@@ -45,10 +31,10 @@ local op, phone, step, started = "allocate", nil, 0, 0
 records = {}
 
 function init(args)
-  web = parse_headers(args[1])
+  web = common.parse_headers(args[1])
   web["Content-Type"] = "application/json"
-  dnis = parse_headers(args[2])
-  dnis_user = parse_headers(args[3])
+  dnis = common.parse_headers(args[2])
+  dnis_user = common.parse_headers(args[3])
   prefix = args[4] .. "-" .. thread_no
 end
 
@@ -78,7 +64,7 @@ end
 
 function done(summary, latency, requests)
   local out = assert(io.open(os.getenv("DNIS_BENCH_WRK_OUT"), "w"))
-  for _, thread in ipairs(threads) do
+  for _, thread in ipairs(common.threads) do
     for _, line in ipairs(thread:get("records")) do
       out:write(line, "\n")
     end

@@ -26,7 +26,7 @@ from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
 from dnis_service.web.journeys import JourneyControllerV2, JourneyControllerV3
 from dnis_service.web.openapi import openapi_config
-from dnis_service.web.operations import HttpMetricsMiddleware, live, prometheus, ready
+from dnis_service.web.operations import HttpRequestMiddleware, live, prometheus, ready
 from dnis_service.web.state import provide_caller, provide_credential_cache, provide_db, provide_limits
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             live, ready, prometheus,
             *soap_routes(settings),
         ],
-        middleware=[HttpMetricsMiddleware()],
+        # The access log is for a log pipeline (JSON); on a terminal, one line per request is noise.
+        middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json")],
         request_class=JsonBodyRequest,
         lifespan=[lifespan],
         dependencies={

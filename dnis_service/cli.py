@@ -25,6 +25,7 @@ from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import CONNECT_TIMEOUT_SECONDS, create_pool
 from dnis_service.domain import phones, tenants
 from dnis_service.domain.errors import DnisError
+from dnis_service.logs import configure_logging
 
 log = logging.getLogger("dnis_service")
 
@@ -255,9 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-        )
+        configure_logging(settings.log_format, settings.log_level)
         args.handler(settings, args)
     except (ConfigError, StartupError, DnisError) as error:
         print(f"dnis-service: {error}", file=sys.stderr)

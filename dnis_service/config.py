@@ -11,6 +11,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -30,6 +31,7 @@ class Settings:
     sweep_interval_seconds: float
     retention_days: int
     log_level: str
+    log_format: str
     pool_min_size: int
     pool_max_size: int
     migrate_on_start: bool
@@ -58,6 +60,7 @@ class Settings:
             sweep_interval_seconds=reader.number("DNIS_SWEEP_INTERVAL_SECONDS", 1.0, float, low=0.05),
             retention_days=reader.number("DNIS_RETENTION_DAYS", 30, int, low=1),
             log_level=reader.choice("DNIS_LOG_LEVEL", "INFO", LOG_LEVELS),
+            log_format=reader.choice("DNIS_LOG_FORMAT", "text", LOG_FORMATS),
             pool_min_size=reader.number("DNIS_DB_POOL_MIN_SIZE", 2, int, low=0),
             pool_max_size=reader.number("DNIS_DB_POOL_MAX_SIZE", 10, int, low=1),
             migrate_on_start=reader.flag("DNIS_MIGRATE_ON_START", True),
@@ -102,10 +105,12 @@ class _Reader:
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name, default).upper()
-        if value not in choices:
-            raise ConfigError(f"{name}={value!r} must be one of {', '.join(choices)}")
-        return value
+        """One of choices, whatever the case it is written in."""
+        raw = self.text(name, default)
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{name}={raw!r} must be one of {', '.join(choices)}")
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.optional(name)

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dnis_service import metrics
 from dnis_service.config import Settings
 from dnis_service.db.queries import query
-from dnis_service.domain import sms
+from dnis_service.domain import password_throttle, sms
 
 log = logging.getLogger(__name__)
 # APScheduler logs each run of each job at INFO ("Running job", "executed successfully"), about
@@ -128,10 +128,16 @@ class Jobs:
         log.info("scheduler started sweep_interval=%ss", self._settings.sweep_interval_seconds)
 
     async def stop(self) -> None:
-        """Stop scheduling and wait for the jobs already running."""
+        """Stop scheduling, let the jobs already running finish, then shut the scheduler down.
+
+        In that order: shutting APScheduler's asyncio executor down cancels the jobs it runs,
+        and a delivery cancelled mid-batch would leave its messages leased for sms.LEASE_SECONDS.
+        """
+        if self._scheduler.running:
+            self._scheduler.pause()
+        await asyncio.gather(*self._running, return_exceptions=True)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        await asyncio.gather(*self._running, return_exceptions=True)
         await self._http.aclose()
         log.info("scheduler stopped")
 
@@ -172,3 +178,4 @@ class Jobs:
         purged = await purge_history(self._db, self._settings.retention_days)
         if purged:
             log.info("purged history rows=%d retention_days=%d", purged, self._settings.retention_days)
+        await password_throttle.forget_old_attempts(self._db)

@@ -42,6 +42,14 @@ SMS_ATTEMPTS = Counter(
 SMS_PENDING = Gauge(
     "dnis_sms_outbox_pending", "Queued SMS not yet delivered (nor refused by the provider).", registry=REGISTRY
 )
+PASSWORD_KDF_RUNS = Counter(
+    "dnis_password_kdf_runs", "Runs of the password KDF (scrypt), to verify or to hash a password.", ["purpose"],
+    registry=REGISTRY,
+)
+PASSWORD_REFUSALS = Counter(
+    "dnis_password_checks_refused", "Password checks refused without running the KDF: the user's recent failures "
+    "(throttled) or a full KDF pool (busy).", ["reason"], registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "dnis_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=REGISTRY
 )
@@ -130,3 +138,11 @@ def soap_call(endpoint: str, operation: str, outcome: str) -> None:
 
 def sms_attempt(outcome: str) -> None:
     SMS_ATTEMPTS.labels(outcome).inc()
+
+
+def password_kdf_run(purpose: str) -> None:
+    PASSWORD_KDF_RUNS.labels(purpose).inc()
+
+
+def password_refused(reason: str) -> None:
+    PASSWORD_REFUSALS.labels(reason).inc()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import itertools
+import json
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +27,7 @@ from dnis_service.config import Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import create_pool
 from dnis_service.domain import tenants
+from dnis_service.logs import log_handler
 from tests.invariants import invariant_violations
 from tests.service_process import ServiceProcess
 
@@ -170,6 +174,42 @@ async def serve_in_process(settings: Settings, database_url: str) -> AsyncIterat
 async def client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The real app on this test's database."""
     async with serve_in_process(settings, database_url) as http:
+        yield http
+
+
+class JsonLog:
+    """What the service logs in its JSON format, read back one object per line."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text().splitlines()]
+
+    def by(self, logger: str, **fields: Any) -> list[dict[str, Any]]:
+        return [line for line in self.lines()
+                if line["logger"] == logger and all(line.get(k) == v for k, v in fields.items())]
+
+
+@pytest.fixture
+def json_log() -> Iterator[JsonLog]:
+    """Every line logged during the test, also written as the service writes it with DNIS_LOG_FORMAT=json."""
+    log, root = JsonLog(), logging.getLogger()
+    level, handler = root.level, log_handler("json", log.stream)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield log
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture
+async def json_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app configured for JSON logs (and so with its access log)."""
+    async with serve_in_process(replace(settings, log_format="json"), database_url) as http:
         yield http
 
 

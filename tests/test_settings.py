@@ -21,11 +21,17 @@ def test_variables_are_read() -> None:
         9000, "https://x", "DEBUG", False)
 
 
+def test_logs_are_text_unless_json_is_asked_for() -> None:
+    assert Settings.from_env({}).log_format == "text"
+    assert Settings.from_env({"DNIS_LOG_FORMAT": "JSON"}).log_format == "json"
+
+
 @pytest.mark.parametrize(("env", "named"), [
     ({"DNIS_PORT": "abc"}, "DNIS_PORT"),
     ({"DNIS_PORT": "70000"}, "DNIS_PORT"),
     ({"DNIS_DEFAULT_TIMEOUT_SECONDS": "7200"}, "DNIS_DEFAULT_TIMEOUT_SECONDS"),
     ({"DNIS_LOG_LEVEL": "LOUD"}, "DNIS_LOG_LEVEL"),
+    ({"DNIS_LOG_FORMAT": "xml"}, "DNIS_LOG_FORMAT"),
     ({"DNIS_MIGRATE_ON_START": "maybe"}, "DNIS_MIGRATE_ON_START"),
     ({"DNIS_SWEEP_INTERVAL_SECONDS": "0"}, "DNIS_SWEEP_INTERVAL_SECONDS"),
 ])

@@ -137,9 +137,35 @@ async def test_a_restart_mid_queue_loses_nothing(db, database_url, tenant: Tenan
         first.terminate()
     assert await sms.pending(db) == 20
     provider.refusing = None
+    # A graceful stop leaves no message leased (a cancelled delivery did, for a minute).
+    assert await db.fetchval("SELECT count(*) FROM sms_outbox WHERE attempts > 0 AND next_attempt_at > "
+                             "now() + make_interval(secs => $1)", sms.LEASE_SECONDS / 2) == 0
+    # Not waiting out the backoff the refusals built up (on a loaded machine, tens of seconds):
+    # what this test is about is that nothing was lost.
+    await db.execute("UPDATE sms_outbox SET next_attempt_at = now()")
     with ServiceProcess(database_url, tmp_path, **env):
         deadline = time.monotonic() + 30
         while await sms.pending(db):
             assert time.monotonic() < deadline, "the restarted service did not deliver the queue"
             await asyncio.sleep(0.1)
     assert provider.recipients() == {f"+1212555{n:04d}" for n in range(20)}
+
+
+async def test_the_campaign_sender_reaches_the_provider_as_one_international_number(
+        client, db, tenant: Tenant, provider) -> None:
+    await prepare(client, tenant, provider)
+    await client.put(f"/interact/version/3/account/{tenant.tenant_id}/resources/campaigns/c1",
+                     json={"smsText": "Continue here", "from": "+1 (555) 000-1234"}, headers=tenant.headers("public"))
+    await queue(client, tenant, 1)
+    provider.refusing = None
+    async with httpx.AsyncClient() as http:
+        assert await sms.deliver_due(db, http, retry_base_seconds=0.01) == 1
+    assert provider.received[0]["From"] == ["+15550001234"]
+
+
+async def test_an_invalid_sender_in_the_request_is_named(client, tenant: Tenant, provider) -> None:
+    await prepare(client, tenant, provider)
+    response = await client.post(f"/interact/version/3/account/{tenant.tenant_id}/resources/campaign/sms/c1",
+                                 json={"callerId": "+12125550000", "from": "not a number"},
+                                 headers=tenant.headers("public"))
+    assert (response.status_code, response.text) == (400, "missing or invalid parameter from")

@@ -11,9 +11,10 @@ from enum import StrEnum
 
 import asyncpg
 
+from dnis_service import logs
 from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.domain.errors import NotAuthenticated
-from dnis_service.domain.passwords import VerificationCache
+from dnis_service.domain.password_checks import PasswordChecker
 
 DEFAULT_ENVIRONMENT = "default"
 
@@ -87,9 +88,9 @@ def _decode_base64(value: str, header: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, credential_cache: CredentialCache, passwords: VerificationCache | None = None) -> None:
+    def __init__(self, credential_cache: CredentialCache, passwords: PasswordChecker | None = None) -> None:
         self.credential_cache = credential_cache
-        self._passwords = passwords or VerificationCache()
+        self._passwords = passwords or PasswordChecker()
 
     async def authenticate(
         self, db: asyncpg.Pool, credentials: Credentials, kind: AppKind, needs_user: bool
@@ -111,11 +112,11 @@ class Authenticator:
         if row["environment"] != (credentials.environment or DEFAULT_ENVIRONMENT):
             raise NotAuthenticated("the application key belongs to another environment")
         if needs_user:
-            assert credentials.user_password is not None
+            assert credentials.user_password is not None and user_id is not None
             password = _decode_base64(credentials.user_password, "User-Password")
-            stored = row["password_hash"]
-            if stored is None or not self._passwords.verify(password, stored):
+            if not await self._passwords.matches(db, row["tenant_id"], user_id, password, row["password_hash"]):
                 raise NotAuthenticated("wrong user credentials")
+        logs.note_tenant(row["tenant_id"])
         return Caller(
             tenant_id=row["tenant_id"],
             environment=row["environment"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
 from dnis_service.domain.interactions import lookup_columns
 from dnis_service.domain.transactions import transaction
+
+log = logging.getLogger(__name__)
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
 _CODE = re.compile(rf"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}")
@@ -54,6 +57,8 @@ async def allocate_code(
         raise PoolExhausted()
     if held is None:
         metrics.allocation_made(caller.tenant_id, "", "dtmf")
+        log.info("allocated tenant=%s env=%s code=%s interaction=%r expires=%s", caller.tenant_id,
+                 caller.environment, allocation.dtmf_code, uid, allocation.expires_at.isoformat())
     return allocation
 
 
@@ -91,3 +96,5 @@ async def free_code(db: asyncpg.Pool, caller: Caller, code: str, only_for: str |
         if only_for is not None and row["live"] and row["unique_id"] != only_for:
             raise AllocatedToAnother(code, what="DTMF code")
         await tx.end_allocation(row["allocation_id"], "freed")
+    log.info("freed tenant=%s env=%s code=%s interaction=%r", caller.tenant_id, caller.environment, code,
+             row["unique_id"])

@@ -47,6 +47,23 @@ class NotAuthenticated(DnisError):
         self.reason = reason
 
 
+class PasswordAttemptsThrottled(DnisError):
+    """Too many failed password attempts for one (tenant, user) lately: refused without a KDF run."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many failed password attempts for this user; try again later")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PasswordChecksBusy(DnisError):
+    """Every place of the password KDF's thread pool is taken: refused at once, never queued."""
+
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self) -> None:
+        super().__init__("Too many password checks in progress; try again shortly")
+
+
 class InvalidInput(DnisError):
     """Bad input; the message names the field (and row)."""
 

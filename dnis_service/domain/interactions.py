@@ -106,7 +106,7 @@ async def list_interactions(
 ) -> tuple[list[Interaction], str | None]:
     """The scope's active interactions, newest first, and the cursor of the next page."""
     rows = await db.fetch(query("list_active_interactions"), caller.scope_id, *_parse_cursor(after), limit)
-    page = [Interaction(r["unique_id"], r["state"], {}, r["created_at"], r["updated_at"]) for r in rows]
+    page = [Interaction(r["unique_id"], r["state"], r["user_data"], r["created_at"], r["updated_at"]) for r in rows]
     return page, (_cursor(rows[-1]) if len(rows) == limit else None)
 
 

@@ -69,10 +69,12 @@ def target(kind: str, target_id: str) -> Target:
     return Target(kind, target_id)  # type: ignore[arg-type]
 
 
-def caller_number(raw: object) -> str:
-    if not isinstance(raw, str) or inputs.canonical_phone(raw) is None:
-        raise InvalidParameter("callerId")
-    return inputs.canonical_phone(raw) or ""
+def caller_number(raw: object, parameter: str = "callerId") -> str:
+    """A phone number sent as `parameter`, in canonical form (digits only)."""
+    number = inputs.canonical_phone(raw) if isinstance(raw, str) else None
+    if number is None:
+        raise InvalidParameter(parameter)
+    return number
 
 
 def token_value(raw: object) -> str:
@@ -85,14 +87,16 @@ def _campaign_fields(fields: Mapping[str, object]) -> tuple[str, str | None, int
     text, sender = fields.get("smsText"), fields.get("from")
     if not isinstance(text, str) or not 1 <= len(text) <= 1600:
         raise InvalidInput("smsText: must be 1 to 1600 characters")
-    if sender is not None and (not isinstance(sender, str) or inputs.canonical_phone(sender) is None):
-        raise InvalidInput("from: must be a phone number")
+    if sender is not None:
+        sender = inputs.phone_number(sender, "from")
     ttl = inputs.integer(fields.get("tokenTtlSeconds", DEFAULT_TOKEN_TTL_SECONDS), "tokenTtlSeconds")
     return text, sender, ttl
 
 
 def _campaign(row: asyncpg.Record) -> Campaign:
-    return Campaign(row["campaign_id"], row["sms_text"], row["sms_from"], row["token_ttl_seconds"])
+    # Campaigns saved before numbers were stored canonical hold `from` as it was typed.
+    sender = row["sms_from"] and inputs.canonical_phone(row["sms_from"])
+    return Campaign(row["campaign_id"], row["sms_text"], sender, row["token_ttl_seconds"])
 
 
 async def create_campaign(db: asyncpg.Pool, caller: Caller, campaign_id: object, fields: Mapping[str, object]) -> None:

@@ -41,7 +41,7 @@ async def queue_campaign_sms(
     aim = journeys.Target("campaign", campaign_id)
     if token is not None:
         await journeys.require_live_token(db, caller, aim, token)
-    from_number = journeys.caller_number(sender) if sender else campaign.sms_from
+    from_number = journeys.caller_number(sender, "from") if sender else campaign.sms_from
     params = None if additional_params is None else str(additional_params)
     sid = new_message_sid()
     async with db.acquire() as conn, conn.transaction():

@@ -139,7 +139,7 @@ async def create_user(db: asyncpg.Pool, tenant_id: str, user_id: object, passwor
     if not isinstance(password, str) or len(password) < 8:
         raise InvalidInput("password: must be at least 8 characters")
     await _require_tenant(db, tenant_id)
-    if await db.fetchval(query("insert_user"), tenant_id, user_id, hash_password(password)) is None:
+    if await db.fetchval(query("insert_user"), tenant_id, user_id, await hash_password(password)) is None:
         raise UserExists(user_id)
 
 

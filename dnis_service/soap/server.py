@@ -24,6 +24,7 @@ from dnis_service.domain.errors import (
     DnisError,
     InvalidInput,
     NotAuthenticated,
+    PasswordChecksBusy,
 )
 from dnis_service.soap.services import SoapCall
 from dnis_service.soap.wsdl import Documents
@@ -158,14 +159,17 @@ def _client_fault(error: Any) -> Fault:
 
 
 def fault_for(error: BaseException) -> Fault:
-    """The vendor's faults: 0x7000000 for credentials, Client for invalid input, Server otherwise,
-    never a stack trace."""
+    """The vendor's faults: 0x7000000 for credentials, Client for invalid input and other domain
+    errors (a throttled password among them), Server for what the service cannot do now, never a
+    stack trace."""
     if isinstance(error, Fault):
         return error
     if isinstance(error, NotAuthenticated):
         return Fault("0x7000000", error.message)
     if isinstance(error, InvalidInput):
         return Fault("Client", VALIDATION_ERROR)
+    if isinstance(error, PasswordChecksBusy):  # REST's 503: the service is busy, not the client wrong
+        return Fault("Server", error.message)
     if isinstance(error, DnisError):
         return Fault("Client", error.message)
     if isinstance(error, DATABASE_DOWN):

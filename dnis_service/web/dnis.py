@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from dnis_service.domain import allocations, dtmf, inputs, phones
 from dnis_service.domain.allocations import Allocation
 from dnis_service.domain.auth import AppKind
-from dnis_service.domain.errors import InvalidInput
+from dnis_service.domain.errors import InvalidInput, PoolExhausted
 from dnis_service.web.openapi import json_body, protected, text
 from dnis_service.web.params import JsonInteger, PageSize, page_size
 from dnis_service.web.state import CallerOf, Db, LimitsOf
@@ -209,7 +209,7 @@ class DnisController(Controller):
         ])
 
     @post("/allocate/new", status_code=200, media_type=TEXT,
-          **protected(AppKind.WEB, _403=text("Currently there are no available phone numbers")))
+          **protected(AppKind.WEB, _403=text(PoolExhausted().message)))
     async def allocate(
         self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[AllocateRequest],
         request: Request[Any, Any, Any],
@@ -223,7 +223,7 @@ class DnisController(Controller):
         return _text(allocation.phone_number or "")
 
     @post("/allocate/dtmf", status_code=200, media_type=TEXT,
-          **protected(AppKind.WEB, _403=text("No free code could be found")))
+          **protected(AppKind.WEB, _403=text(PoolExhausted().message)))
     async def allocate_dtmf(self, db: Db, caller: CallerOf, limits: LimitsOf, data: JSONBody[DtmfRequest]) -> str:
         allocation = await dtmf.allocate_code(
             db, caller, limits, data.id, data.digits, data.timeoutSeconds, lookup_attributes(data)

@@ -14,6 +14,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -30,6 +31,8 @@ from dnis_service.domain.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PasswordAttemptsThrottled,
+    PasswordChecksBusy,
     PoolExhausted,
 )
 
@@ -51,28 +54,49 @@ def _status_of(error: DnisError) -> int:
         return HTTP_409_CONFLICT
     if isinstance(error, PoolExhausted | Forbidden):
         return HTTP_403_FORBIDDEN
+    if isinstance(error, PasswordChecksBusy):
+        return HTTP_503_SERVICE_UNAVAILABLE
     return HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _retry_after(error: DnisError) -> dict[str, str] | None:
+    if isinstance(error, PoolExhausted | PasswordChecksBusy):
+        return {"Retry-After": str(error.RETRY_AFTER_SECONDS)}
+    return None
+
+
+def _unauthenticated_body(request: Request[Any, Any, Any], message: str) -> dict[str, str]:
+    return {"code": "0x7000000", "message": message, "moreInfoUrl": request.app.state.settings.more_info_url}
 
 
 def unauthenticated(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     assert isinstance(error, NotAuthenticated)
-    body = {"code": "0x7000000", "message": error.message, "moreInfoUrl": request.app.state.settings.more_info_url}
     log.info("unauthenticated path=%s reason=%s", request.url.path, error.reason)
-    return Response(body, status_code=HTTP_401_UNAUTHORIZED, headers={"Unauthenticated-Reason": error.reason})
+    return Response(_unauthenticated_body(request, error.message), status_code=HTTP_401_UNAUTHORIZED,
+                    headers={"Unauthenticated-Reason": error.reason})
+
+
+def password_attempts_throttled(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """The 401's shape with its own message and status, and when to try again."""
+    assert isinstance(error, PasswordAttemptsThrottled)
+    log.info("password attempts throttled path=%s retry_after=%d", request.url.path, error.retry_after_seconds)
+    headers = {"Retry-After": str(error.retry_after_seconds),
+               "Unauthenticated-Reason": "too many failed password attempts for this user"}
+    return Response(_unauthenticated_body(request, error.message), status_code=HTTP_429_TOO_MANY_REQUESTS,
+                    headers=headers)
 
 
 def domain_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     assert isinstance(error, DnisError)
     if isinstance(error, DuplicatePhones):
         return Response({"message": error.message, "duplicates": error.duplicates}, status_code=HTTP_409_CONFLICT)
-    headers = {"Retry-After": str(PoolExhausted.RETRY_AFTER_SECONDS)} if isinstance(error, PoolExhausted) else None
-    return _text(_status_of(error), error.message, headers)
+    return _text(_status_of(error), error.message, _retry_after(error))
 
 
 def admin_domain_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     """The operator API speaks JSON, errors included."""
     assert isinstance(error, DnisError)
-    return Response({"message": error.message}, status_code=_status_of(error))
+    return Response({"message": error.message}, status_code=_status_of(error), headers=_retry_after(error))
 
 
 def problem_text(error: HTTPException) -> str:
@@ -113,6 +137,7 @@ def text_with_nul_as(answer: Handler) -> dict[type[Exception] | int, Handler]:
 def exception_handlers() -> dict[type[Exception] | int, Handler]:
     handlers: dict[type[Exception] | int, Handler] = {
         NotAuthenticated: unauthenticated,
+        PasswordAttemptsThrottled: password_attempts_throttled,
         DnisError: domain_error,
         ValidationException: validation_error,
         HTTP_400_BAD_REQUEST: validation_error,  # malformed JSON and other body errors

@@ -44,13 +44,18 @@ def json_body(container: Any, description: str) -> ResponseSpec:
 
 UNAUTHORIZED = json_body(Unauthorized, "Missing or wrong credentials, or a key of another kind or environment")
 UNAVAILABLE = text("The database is unavailable; try again shortly")
+UNAVAILABLE_OR_BUSY = text("The database is unavailable, or too many password checks are in progress; try "
+                           "again after Retry-After")
+THROTTLED = json_body(Unauthorized, "Too many failed password attempts for this user lately; try again after "
+                                    "Retry-After")
 
 
 def protected(kind: AppKind, user: bool = False, **responses: ResponseSpec) -> dict[str, Any]:
     """Route options for an operation that needs a key of `kind` (and user credentials):
     the check itself (see web.state), and what the OpenAPI document says about it.
 
-    `responses` maps status codes (as "_404") to their specs; 400, 401 and 503 are always there.
+    `responses` maps status codes (as "_404") to their specs; 400, 401 and 503 are always there,
+    and 429 where user credentials are checked.
     """
     names = ["tenantId", "applicationKey", *(["userId", "userPassword"] if user else [])]
     requirement: dict[str, list[str]] = {name: [] for name in names}
@@ -60,7 +65,8 @@ def protected(kind: AppKind, user: bool = False, **responses: ResponseSpec) -> d
         "responses": {
             400: text("A reason naming the field"),
             401: UNAUTHORIZED,
-            503: UNAVAILABLE,
+            **({429: THROTTLED} if user else {}),
+            503: UNAVAILABLE_OR_BUSY if user else UNAVAILABLE,
             **{int(code.lstrip("_")): spec for code, spec in responses.items()},
         },
     }

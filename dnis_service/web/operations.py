@@ -1,10 +1,14 @@
-"""Operations endpoints: liveness, readiness, Prometheus metrics; and the HTTP metrics."""
+"""Operations endpoints: liveness, readiness, Prometheus metrics; and what is recorded of every HTTP
+request: its id, metrics and access log line."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import secrets
 import time
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -15,10 +19,11 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dnis_service import metrics
+from dnis_service import logs, metrics
 from dnis_service.db.migrations import latest_version, schema_version
 
 READY_TIMEOUT_SECONDS = 2.0
+access = logging.getLogger("dnis_service.access")
 
 
 @get("/health/live", media_type=MediaType.JSON, tags=["operations"])
@@ -38,7 +43,15 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     if version < latest_version():
         body = {"status": "not ready", "reason": f"schema at version {version}, expected {latest_version()}"}
         return Response(body, status_code=503)
-    return Response({"status": "ready", "schema": version})
+    return Response({"status": "ready", "schema": version, "credentialCache": _credential_cache_state(state)})
+
+
+def _credential_cache_state(state: State) -> str:
+    """'listening' while the credential cache may answer, 'not listening' while its notification
+    connection is down (every request then asks the database), 'off' when turned off."""
+    if state.settings.auth_cache_seconds == 0:
+        return "off"
+    return "listening" if state.authenticator.credential_cache.listening else "not listening"
 
 
 @get("/metrics", tags=["operations"])
@@ -53,24 +66,66 @@ def route_label(path_template: str) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", path_template)
 
 
-class HttpMetricsMiddleware(ASGIMiddleware):
-    """Counts and times requests by method, route template (never the raw path) and status."""
+def route_of(scope: Scope) -> str:
+    """The request's route template; a mount's requests (the SOAP endpoints) have none: its path."""
+    template = scope.get("path_template")
+    if template:
+        return route_label(template)
+    handler = scope.get("route_handler")
+    return min(handler.paths) if handler is not None else "unmatched"
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+# An id a caller sends is taken as it is only when it cannot garble a log line or a header.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+=/-]{1,128}")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-Id when it is sane, else a new id."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SANE_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return secrets.token_hex(16)
+
+
+class HttpRequestMiddleware(ASGIMiddleware):
+    """Around every HTTP request, REST and SOAP alike: a request id for its log lines, echoed in
+    X-Request-Id; its count and duration by method, route template (never the raw path) and
+    status; and, with access_log, one log line."""
 
     scopes = (ScopeType.HTTP,)
+
+    def __init__(self, access_log: bool) -> None:
+        self.access_log = access_log
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         started = time.perf_counter()
         status = 500
+        request = logs.RequestContext(request_id(scope["headers"]))
+        echoed = (REQUEST_ID_HEADER, request.request_id.encode())
 
-        async def remember_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
+        token = logs.begin_request(request)
         try:
-            await next_app(scope, receive, remember_status)
+            await next_app(scope, receive, send_with_id)
         finally:
-            labels = (scope.get("method", ""), route_label(scope.get("path_template") or "unmatched"), str(status))
+            seconds = time.perf_counter() - started
+            method, route = scope.get("method", ""), route_of(scope)
+            labels = (method, route, str(status))
             metrics.HTTP_REQUESTS.labels(*labels).inc()
-            metrics.HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            metrics.HTTP_SECONDS.labels(*labels).observe(seconds)
+            if self.access_log:
+                tenant = request.tenant or scope.get("path_params", {}).get("tenant_id")
+                access.info("%s %s %d", method, route, status, extra={
+                    "method": method, "route": route, "status": status,
+                    "duration_ms": round(seconds * 1000, 3), "tenant": tenant,
+                })
+            logs.end_request(token)

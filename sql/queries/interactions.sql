@@ -36,7 +36,7 @@ FROM interactions i
 WHERE i.scope_id = $1 AND i.unique_id = $2
 
 -- name: list_active_interactions
-SELECT unique_id, state, created_at, updated_at FROM interactions
+SELECT unique_id, state, user_data, created_at, updated_at FROM interactions
 WHERE scope_id = $1 AND state = 'active'
   AND ($2::timestamptz IS NULL OR (created_at, unique_id) < ($2, $3))
 ORDER BY created_at DESC, unique_id DESC

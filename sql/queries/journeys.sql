@@ -10,7 +10,18 @@ WHERE scope_id = $1 AND campaign_id = $2
 RETURNING campaign_id
 
 -- name: delete_campaign
-DELETE FROM campaigns WHERE scope_id = $1 AND campaign_id = $2 RETURNING campaign_id
+-- Its tokens and call records go with it: a campaign created again later under the same id
+-- starts afresh.
+WITH deleted AS (
+    DELETE FROM campaigns WHERE scope_id = $1 AND campaign_id = $2 RETURNING campaign_id
+), tokens AS (
+    DELETE FROM journey_tokens t USING deleted d
+    WHERE t.scope_id = $1 AND t.target_kind = 'campaign' AND t.target_id = d.campaign_id
+), calls AS (
+    DELETE FROM incoming_calls c USING deleted d
+    WHERE c.scope_id = $1 AND c.target_kind = 'campaign' AND c.target_id = d.campaign_id
+)
+SELECT campaign_id FROM deleted
 
 -- name: list_campaigns
 SELECT campaign_id, sms_text, sms_from, token_ttl_seconds FROM campaigns WHERE scope_id = $1 ORDER BY campaign_id

@@ -4,9 +4,11 @@ strict, 1.29 and 1.31), and what matters in it asserted."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +18,26 @@ import yaml
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk (the Helm library for Python) is not installed")
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is not installed")
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "dnis-service"
-VALUE_FILES = {
-    name: yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text()) for name in ("default", "all-on")
-}
+from tests.helm.chart import (  # noqa: E402
+    CHART,
+    DASHBOARD_KEY,
+    ROOT,
+    VALUE_FILES,
+    alert_rules,
+    dashboard,
+    dashboard_config_map,
+    one,
+    render,
+)
+
 KUBERNETES = ["1.29.0", "1.31.0"]
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
-
-
-def render(values: dict[str, Any]) -> list[dict[str, Any]]:
-    manifests = helm.Chart.load(str(CHART)).render(values, name="dnis", namespace="contact", is_install=True)
-    objects = []
-    for path, text in manifests.items():
-        if path.endswith(".yaml"):
-            objects += [doc for doc in yaml.safe_load_all(text) if doc]
-    return objects
+SETTINGS = "dnis-dnis-service"  # the ConfigMap of DNIS_* settings (the dashboard has one of its own)
 
 
 @pytest.fixture(scope="module", params=list(VALUE_FILES))
 def objects(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return render(VALUE_FILES[request.param])
-
-
-def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    [found] = [o for o in objects if o["kind"] == kind]
-    return found
 
 
 def container(objects: list[dict[str, Any]], kind: str = "Deployment") -> dict[str, Any]:
@@ -102,7 +98,7 @@ def test_database_url_and_admin_token_come_from_a_secret(objects) -> None:
     env = {e["name"]: e for e in container(objects)["env"]}
     for name in ("DNIS_DATABASE_URL", "DNIS_ADMIN_TOKEN"):
         assert "secretKeyRef" in env[name]["valueFrom"]
-    config = one(objects, "ConfigMap")["data"]
+    config = one(objects, "ConfigMap", SETTINGS)["data"]
     assert not {"DNIS_DATABASE_URL", "DNIS_ADMIN_TOKEN"} & set(config)
     assert "postgresql://" not in yaml.safe_dump(config)
 
@@ -110,7 +106,7 @@ def test_database_url_and_admin_token_come_from_a_secret(objects) -> None:
 def test_config_map_holds_settings_the_service_reads_and_accepts(objects) -> None:
     from dnis_service.config import Settings
 
-    config = one(objects, "ConfigMap")["data"]
+    config = one(objects, "ConfigMap", SETTINGS)["data"]
     read = set(re.findall(r'"(DNIS_[A-Z_]+)"', (ROOT / "dnis_service" / "config.py").read_text()))
     assert set(config) <= read
     Settings.from_env(config)  # a value it refuses would stop every pod at start-up
@@ -129,7 +125,7 @@ def test_migrations_run_in_a_pre_install_and_pre_upgrade_hook_with_a_deletion_po
     assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
     assert annotations["helm.sh/hook-delete-policy"]
     assert container(objects, "Job")["args"] == ["migrate"]
-    assert one(objects, "ConfigMap")["data"]["DNIS_MIGRATE_ON_START"] == "false"
+    assert one(objects, "ConfigMap", SETTINGS)["data"]["DNIS_MIGRATE_ON_START"] == "false"
 
 
 def test_rolling_updates_keep_pods_available(objects) -> None:
@@ -144,7 +140,7 @@ def test_service_monitor_scrapes_metrics() -> None:
 
 
 def test_alerts_cover_pool_utilisation_failures_and_a_stalled_release_job() -> None:
-    rules = one(render(VALUE_FILES["all-on"]), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    rules = alert_rules(render(VALUE_FILES["all-on"]))["groups"][0]["rules"]
     by_alert = {rule["alert"]: rule["expr"] for rule in rules}
     assert re.search(r'dnis_pool_phones\{state="allocated"\}.*> 0\.9', by_alert["DnisPoolNearlyExhausted"], re.S)
     assert "dnis_allocation_failures_total" in by_alert["DnisAllocationFailures"]
@@ -163,19 +159,22 @@ def test_values_schema_accepts_the_shipped_value_files() -> None:
         helm.Chart.load(str(CHART)).validate_schema(values)
 
 
-def test_dockerfile_builds_a_small_non_root_image_running_serve() -> None:
+def test_dockerfile_final_stage_holds_only_the_venv_and_runs_serve_as_uid_10001() -> None:
+    # The image itself is built and run as the chart runs it by scripts/image-check.sh (in CI).
     dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", dockerfile, re.M)
     stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
-    assert len(stages) >= 2 and all(s.startswith("python:3.11-slim") for s in stages)
+    assert len(stages) >= 2 and set(stages) == {"${BASE_IMAGE}"}
     final = dockerfile.rsplit("\nFROM ", 1)[1]
-    assert re.search(r"^USER 10001", final, re.M)
-    assert not re.search(r"apt-get install|gcc|build-essential", final)
+    assert re.findall(r"^COPY .*", final, re.M) == ["COPY --from=build /opt/venv /opt/venv"]
+    assert "PYTHONPATH" not in final and not re.search(r"apt-get install|gcc|build-essential", final)
+    assert re.search(r"^USER 10001", final, re.M) and "DNIS_HOST=0.0.0.0" in final
     assert 'ENTRYPOINT ["dnis-service"]' in final and 'CMD ["serve"]' in final
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian prometheus)")
 def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
-    rules = one(render(VALUE_FILES["all-on"]), "PrometheusRule")["spec"]
+    rules = alert_rules(render(VALUE_FILES["all-on"]))
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(rules))
     checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
@@ -190,3 +189,78 @@ def test_chart_defaults_pass_strict_lint() -> None:
 def test_rendering_without_a_database_is_refused_with_a_clear_message() -> None:
     with pytest.raises(helm.HelmError, match=r"secret.databaseUrl \(or existingSecret\) is required"):
         render({})
+
+
+# The Grafana dashboard: metrics.grafanaDashboard renders dashboards/dnis-service.json in a ConfigMap.
+
+GRID_COLUMNS = 24
+GRAFANA_BUILT_INS = {"__rate_interval", "__interval", "__range", "__all"}
+VARIABLE = re.compile(r"\$\{?(\w+)")
+
+
+@pytest.fixture(scope="module")
+def shipped_dashboard() -> dict[str, Any]:
+    return dashboard(render(VALUE_FILES["all-on"]))
+
+
+def test_dashboard_is_off_unless_asked_for() -> None:
+    assert not [o for o in render(VALUE_FILES["default"]) if DASHBOARD_KEY in o.get("data", {})]
+
+
+def test_dashboard_config_map_is_labelled_for_the_grafana_sidecar() -> None:
+    config_map = dashboard_config_map(render(VALUE_FILES["all-on"]))
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "DNIS"}
+    assert config_map["metadata"]["namespace"] == "contact"
+
+
+def test_dashboard_label_and_namespace_are_configurable() -> None:
+    values = VALUE_FILES["default"] | {"metrics": {"grafanaDashboard": {
+        "enabled": True, "label": "example.com/dashboard", "labelValue": "dnis", "namespace": "monitoring"}}}
+    metadata = dashboard_config_map(render(values))["metadata"]
+    assert metadata["labels"]["example.com/dashboard"] == "dnis" and "grafana_dashboard" not in metadata["labels"]
+    assert metadata["namespace"] == "monitoring" and "annotations" not in metadata
+
+
+def test_dashboard_config_map_holds_the_charts_dashboard_file(shipped_dashboard) -> None:
+    assert shipped_dashboard == json.loads((CHART / "dashboards" / DASHBOARD_KEY).read_text())
+
+
+def test_dashboard_panel_ids_are_unique(shipped_dashboard) -> None:
+    ids = [panel["id"] for panel in shipped_dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_panel_has_a_datasource_and_queries(shipped_dashboard) -> None:
+    for panel in shipped_dashboard["panels"]:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["targets"], panel["title"]
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"] and target["expr"].strip(), panel["title"]
+
+
+def test_dashboard_offers_tenant_and_group_variables(shipped_dashboard) -> None:
+    variables = {variable["name"]: variable for variable in shipped_dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    for name in ("tenant", "group"):
+        assert variables[name]["type"] == "query" and variables[name]["multi"] and variables[name]["includeAll"]
+        assert re.fullmatch(rf"label_values\(dnis_pool_phones\b.*, {name}\)", variables[name]["definition"])
+
+
+def test_every_variable_a_query_uses_exists(shipped_dashboard) -> None:
+    defined = {variable["name"] for variable in shipped_dashboard["templating"]["list"]} | GRAFANA_BUILT_INS
+    used = set(VARIABLE.findall(json.dumps([shipped_dashboard["panels"], shipped_dashboard["templating"]])))
+    assert {"tenant", "group", "datasource"} <= used <= defined
+
+
+def test_dashboard_panels_fit_the_grid_without_overlapping(shipped_dashboard) -> None:
+    boxes = {panel["title"]: panel["gridPos"] for panel in shipped_dashboard["panels"]}
+    for title, box in boxes.items():
+        assert box["x"] >= 0 and box["y"] >= 0 and box["w"] > 0 and box["h"] > 0, title
+        assert box["x"] + box["w"] <= GRID_COLUMNS, title
+    for (one_title, a), (other_title, b) in combinations(boxes.items(), 2):
+        apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+                 or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
+        assert apart, f"{one_title} overlaps {other_title}"

@@ -52,8 +52,17 @@ async def phone(client: httpx.AsyncClient, tenant: Tenant) -> str:
     return number
 
 
+async def cache_listening(client: httpx.AsyncClient) -> None:
+    """Wait until the service's credential cache may answer (readiness says so)."""
+    deadline = time.monotonic() + NOTICE_SECONDS
+    while (await client.get("/health/ready")).json().get("credentialCache") != "listening":
+        assert time.monotonic() < deadline, "the credential cache never started listening"
+        await asyncio.sleep(0.02)
+
+
 async def test_cached_credentials_answer_without_the_database(client, db, tenant: Tenant, phone: str) -> None:
-    await listener_pid(db)
+    await cache_listening(client)
+    assert (await client.get(f"{DNIS}", headers=tenant.dnis_user)).status_code == 200
     assert (await client.get(f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis)).status_code == 200
     # Hide the keys from the authentication query (DDL notifies nobody): only the cache can answer.
     await db.execute("ALTER TABLE applications RENAME TO applications_hidden")
@@ -114,5 +123,5 @@ async def test_while_the_listener_is_down_the_cache_does_not_answer(client, db, 
 
 async def test_with_the_cache_off_nothing_listens(settings, database_url, db) -> None:
     async with serve_in_process(replace(settings, auth_cache_seconds=0), database_url) as client:
-        assert (await client.get("/health/live")).status_code == 200
+        assert (await client.get("/health/ready")).json()["credentialCache"] == "off"
         assert await db.fetchval(LISTENERS, LISTENER_NAME) == 0

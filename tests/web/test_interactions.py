@@ -40,6 +40,13 @@ async def test_get_shows_user_data_and_the_live_phone(client, tenant: Tenant) ->
     assert "createdAt" in body and "updatedAt" in body
 
 
+async def test_list_shows_each_interactions_user_data(client, tenant: Tenant) -> None:
+    created = {"uniqueId": "u1", "userData": {"lang": "en"}}
+    await client.post(INTERACTIONS, json=created, headers=tenant.headers("public"))
+    body = (await client.get(INTERACTIONS, headers=tenant.headers("public"))).json()
+    assert [(i["uniqueId"], i["userData"]) for i in body["interactions"]] == [("u1", {"lang": "en"})]
+
+
 async def test_list_shows_active_interactions_page_by_page(client, tenant: Tenant) -> None:
     for n in range(5):
         await client.post(INTERACTIONS, json={"uniqueId": f"u{n}"}, headers=tenant.headers("public"))

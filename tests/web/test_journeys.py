@@ -221,3 +221,15 @@ async def test_report_window_excludes_records_outside_it(client, tenant: Tenant)
                                 params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"},
                                 headers=tenant.headers("public"))
     assert response.json()["totals"] == {"records": 0, "incomingCalls": 0, "smsSent": 0}
+
+
+async def test_a_campaign_created_again_after_a_delete_starts_afresh(client, tenant: Tenant) -> None:
+    await make_campaign(client, tenant)
+    token = await token_for(client, tenant)
+    assert (await count_call(client, tenant, token)).status_code == 200
+    assert (await client.delete(f"{base(tenant)}/campaigns/campaign1", headers=tenant.headers("public"))).is_success
+    await make_campaign(client, tenant)
+    report = (await client.get(f"{base(tenant)}/jp/report/campaign/campaign1", headers=tenant.headers("public")))
+    assert report.json()["totals"] == {"records": 0, "incomingCalls": 0, "smsSent": 0}
+    answer = await count_call(client, tenant, token)
+    assert (answer.status_code, answer.text) == (400, "missing or invalid parameter jpToken")

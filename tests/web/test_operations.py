@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import DNIS, Tenant, add_phones, drop_database, serve_in_process
+from tests.conftest import DNIS, DNIS_SOAP, Tenant, add_phones, drop_database, serve_in_process
 
 
 async def test_live_answers_without_keys(client) -> None:
@@ -51,6 +51,12 @@ async def test_metrics_use_route_templates_not_raw_numbers(client, tenant: Tenan
     text = (await client.get("/metrics")).text
     assert 'route="/interact/version/2/dnis/allocate/free/{phone}"' in text
     assert phone not in text
+
+
+async def test_metrics_name_soap_requests_by_their_endpoint(client, tenant: Tenant) -> None:
+    await client.get(f"{DNIS_SOAP}/dnis.wsdl")
+    text = (await client.get("/metrics")).text
+    assert f'dnis_http_requests_total{{method="GET",route="{DNIS_SOAP}",status="200"}} ' in text
 
 
 async def test_metrics_count_allocations_and_releases(client, tenant: Tenant) -> None:
