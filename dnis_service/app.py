@@ -20,6 +20,7 @@ from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController
+from dnis_service.web.bodies import JsonBodyRequest
 from dnis_service.web.deadline import DatabaseDeadlineMiddleware
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
@@ -67,6 +68,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         # The access log is for a log pipeline (JSON); on a terminal, one line per request is noise.
         middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json"),
                     DatabaseDeadlineMiddleware(settings.statement_timeout_seconds)],
+        request_class=JsonBodyRequest,
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),

@@ -22,6 +22,10 @@ from dnis_service.db.queries import query
 from dnis_service.domain import password_throttle, sms
 
 log = logging.getLogger(__name__)
+# APScheduler logs each run of each job at INFO ("Running job", "executed successfully"), about
+# three lines a second while nothing happens. Its warnings (a run missed) and errors still show,
+# and a job's own failure is logged here (Jobs._every).
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 RELEASE_BATCH = 500
 # A run stops after this many full batches, so one replica never holds the loop for long;

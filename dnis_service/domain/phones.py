@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +29,6 @@ from dnis_service.domain.errors import (
 from dnis_service.domain.transactions import transaction
 
 FIELDS = ("phoneNumber", "dnId", "groupName", "enabled")
-NOT_AN_ARRAY = "body: must be a non-empty JSON array of phones"
 # The largest import body: litestar's default for every request, made explicit and named in the 413.
 IMPORT_MAX_BYTES = 10_000_000
 # An import runs under a deadline of its own, not the statement timeout: 400,000 phones (4.8 MB of
@@ -77,32 +77,49 @@ def phone_spec(item: object, row: int | None = None) -> PhoneSpec:
         raise InvalidInput(where + error.message) from None
 
 
-def phone_specs(items: Iterable[object]) -> Iterator[PhoneSpec]:
-    """The phones sent, validated one at a time as the import reads them: a big import is never
-    held in memory whole (400,000 phones as objects took 190 MB)."""
-    row = 0
+def phone_specs(items: object) -> Iterator[PhoneSpec]:
+    """The phones of a JSON array, validated one at a time as the import reads them."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("body: must be a non-empty JSON array of phones")
+    return _validated(items)
+
+
+def _validated(items: Iterable[object]) -> Iterator[PhoneSpec]:
+    """Lazily, so that a big import is never held in memory whole (400,000 phones as objects took
+    190 MB)."""
     for row, item in enumerate(items, start=1):
         yield phone_spec(item, row)
-    if row == 0:
-        raise InvalidInput(NOT_AN_ARRAY)
 
 
 def phone_specs_from_csv(text: str) -> Iterator[PhoneSpec]:
-    """Rows of a CSV file whose header names the phone fields (phoneNumber first or anywhere)."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "phoneNumber" not in reader.fieldnames:
-        raise InvalidInput("csv: the header must name a phoneNumber column")
-    return phone_specs(_csv_rows(reader))
+    """Rows of a CSV file whose header names the phone fields (phoneNumber first or anywhere),
+    read as the import goes. A byte-order mark before the header, as spreadsheets save UTF-8, is
+    not part of it."""
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    with _csv_errors(reader):
+        if reader.fieldnames is None or "phoneNumber" not in reader.fieldnames:
+            raise InvalidInput("csv: the header must name a phoneNumber column")
+    return _validated(_csv_rows(reader))
 
 
 def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, object]]:
-    try:
+    rows = 0
+    with _csv_errors(reader):
         for row in reader:
+            rows += 1
             if None in row:
                 raise InvalidInput(f"row {reader.line_num - 1}: more values than header columns")
             yield {key: (value if value != "" else None) for key, value in row.items()}
-    except csv.Error as error:  # read lazily, so the import's caller never sees it otherwise
-        raise InvalidInput(f"row {reader.line_num - 1}: {error}") from None
+    if rows == 0:
+        raise InvalidInput("csv: no rows after the header")
+
+
+@contextmanager
+def _csv_errors(reader: csv.DictReader[str]) -> Iterator[None]:
+    try:
+        yield
+    except csv.Error as error:  # a field over csv.field_size_limit(), a quote left open
+        raise InvalidInput(f"csv: line {reader.reader.line_num}: {error}") from None
 
 
 def _phone(row: asyncpg.Record) -> Phone:
@@ -173,7 +190,6 @@ async def list_phones(
 ) -> list[Phone]:
     if state not in (None, "free", "allocated"):
         raise InvalidInput("state: must be free or allocated")
-    inputs.integer(limit, "limit", 1, inputs.MAX_PAGE)
     allocated = None if state is None else state == "allocated"
     rows = await db.fetch(query("list_phones"), caller.scope_id, group, enabled, allocated, after, limit)
     return [_phone(row) for row in rows]

@@ -9,14 +9,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from dnis_service.domain import tenants
 from dnis_service.domain.errors import DnisError
-from dnis_service.web.errors import admin_domain_error, problem_text
+from dnis_service.web.errors import admin_domain_error, problem_text, text_with_nul_as
 from dnis_service.web.state import CredentialCacheOf, Db
 
 
@@ -81,7 +81,12 @@ ERRORS = {
 class AdminController(Controller):
     path = "/admin/v1/tenants"
     guards = [require_admin_token]
-    exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error}
+    # The app's text answers to ValidationException and 400 would otherwise win over HTTPException.
+    exception_handlers = {
+        DnisError: admin_domain_error, HTTPException: admin_http_error,
+        ValidationException: admin_http_error, 400: admin_http_error,
+        **text_with_nul_as(admin_domain_error),
+    }
     tags = ["operator"]
     security = [{"adminToken": []}]
 

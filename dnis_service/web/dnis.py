@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -11,11 +10,12 @@ from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from dnis_service.domain import allocations, dtmf, phones
+from dnis_service.domain import allocations, dtmf, inputs, phones
 from dnis_service.domain.allocations import Allocation
 from dnis_service.domain.auth import AppKind
 from dnis_service.domain.errors import ImportTooLarge, InvalidInput, PoolExhausted
 from dnis_service.web.openapi import json_body, protected, text
+from dnis_service.web.params import JsonInteger, PageSize, page_size
 from dnis_service.web.state import CallerOf, Db, LimitsOf
 
 TEXT = MediaType.TEXT
@@ -37,15 +37,15 @@ class PhoneChanges(msgspec.Struct):
 class AllocateRequest(msgspec.Struct):
     id: str
     group: str | None = None
-    timeoutSeconds: int | None = None
+    timeoutSeconds: JsonInteger = None
     historySearchId: str | None = None
     callReturnNumber: str | None = None
 
 
 class DtmfRequest(msgspec.Struct):
     id: str
-    digits: int | None = None
-    timeoutSeconds: int | None = None
+    digits: JsonInteger = None
+    timeoutSeconds: JsonInteger = None
     historySearchId: str | None = None
     callReturnNumber: str | None = None
 
@@ -58,7 +58,7 @@ def lookup_attributes(data: AllocateRequest | DtmfRequest) -> dict[str, object]:
 
 class ExtendRequest(msgspec.Struct):
     id: str
-    timeoutSeconds: int | None = None
+    timeoutSeconds: JsonInteger = None
 
 
 class AllocationOut(msgspec.Struct):
@@ -135,16 +135,6 @@ TOO_LARGE = text(ImportTooLarge(phones.IMPORT_MAX_BYTES).message)
 CONFLICT = text("The request contradicts the phone's state")
 
 
-def _json_items(body: bytes) -> Iterator[object]:
-    """The items of a JSON array, each decoded as the import reads it (a 10 MB array decoded at once
-    takes 80 MB); none when the body is valid JSON but no array."""
-    try:
-        items = msgspec.json.decode(body, type=list[msgspec.Raw])
-    except msgspec.ValidationError:
-        items = []
-    return (msgspec.json.decode(item) for item in items)
-
-
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
@@ -168,16 +158,16 @@ class DnisController(Controller):
     async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> PhonesCreated:
         """Create many phones from a JSON array or a text/csv body; all or nothing."""
         try:
-            body = await request.body()
+            if request.content_type[0] != "text/csv":
+                specs = phones.phone_specs(await request.json())
+            else:
+                try:
+                    text = (await request.body()).decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise InvalidInput(f"csv: not valid UTF-8 (byte {error.start})") from None
+                specs = phones.phone_specs_from_csv(text)
         except RequestEntityTooLarge:
             raise ImportTooLarge(phones.IMPORT_MAX_BYTES) from None
-        try:
-            if request.content_type[0] == "text/csv":
-                specs = phones.phone_specs_from_csv(body.decode("utf-8"))
-            else:
-                specs = phones.phone_specs(_json_items(body))
-        except (UnicodeDecodeError, msgspec.DecodeError) as error:
-            raise InvalidInput(f"body: not valid UTF-8 JSON or CSV ({error})") from None
         return PhonesCreated(await phones.create_phones(db, caller, specs))
 
     @get("/", **protected(AppKind.DNIS, user=True))
@@ -187,11 +177,12 @@ class DnisController(Controller):
         enabled: FromQuery[bool | None] = None,
         phone_state: Annotated[str | None, QueryParameter(name="state")] = None,
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 100,
+        limit: PageSize = None,
     ) -> PhonePage:
         """List phones in phoneNumber order; pass the answer's `next` as `after` for the next page."""
-        page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, limit)
-        return PhonePage([phone_out(p) for p in page], page[-1].phone_number if len(page) == limit else None)
+        size = page_size(limit)
+        page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, size)
+        return PhonePage([phone_out(p) for p in page], page[-1].phone_number if len(page) == size else None)
 
     @get("/{phone:str}", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
     async def get_phone(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> PhoneOut:
@@ -215,9 +206,8 @@ class DnisController(Controller):
     async def phone_history(
         self, db: Db, caller: CallerOf, phone: FromPath[str], at: FromQuery[datetime | None] = None
     ) -> HistoryOut:
-        """Who held the phone at `at` (ISO 8601), or its latest allocations."""
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
+        """Who held the phone at `at` (ISO 8601; UTC without an offset), or its latest allocations."""
+        at = inputs.moment(at, "at")
         entries = await allocations.phone_history(db, caller, phone, at)
         return HistoryOut(phone, at, [
             HistoryEntryOut(e.unique_id, e.group or None, e.allocated_at, e.expires_at, e.ended_at, e.end_reason)

@@ -128,8 +128,14 @@ def database_unavailable(request: Request[Any, Any, Any], error: Exception) -> R
     return _text(HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
 
 
-def text_with_nul(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    return _text(HTTP_400_BAD_REQUEST, f"body: {TEXT_WITH_NUL_MESSAGE}")
+def text_with_nul_as(answer: Handler) -> dict[type[Exception] | int, Handler]:
+    """Handlers of PostgreSQL's refusal of a NUL character, answering it as `answer` answers invalid
+    input: each API in its own shape (text, the interactions API's JSON, the operator API's JSON)."""
+
+    def text_with_nul(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+        return answer(request, InvalidInput(f"body: {TEXT_WITH_NUL_MESSAGE}"))
+
+    return dict.fromkeys(TEXT_WITH_NUL, text_with_nul)
 
 
 def exception_handlers() -> dict[type[Exception] | int, Handler]:
@@ -142,6 +148,4 @@ def exception_handlers() -> dict[type[Exception] | int, Handler]:
     }
     for error_type in DATABASE_DOWN:
         handlers[error_type] = database_unavailable
-    for error_type in TEXT_WITH_NUL:
-        handlers[error_type] = text_with_nul
-    return handlers
+    return handlers | text_with_nul_as(domain_error)

@@ -112,6 +112,16 @@ def test_config_map_holds_settings_the_service_reads_and_accepts(objects) -> Non
     Settings.from_env(config)  # a value it refuses would stop every pod at start-up
 
 
+# Read from the Secret, or meaningless in a pod (the embedded PostgreSQL's folder).
+NOT_IN_THE_CONFIG_MAP = {"DNIS_DATABASE_URL", "DNIS_ADMIN_TOKEN", "DNIS_DATA_DIR"}
+
+
+def test_every_setting_the_service_reads_can_be_set_through_the_chart() -> None:
+    config = one(render(VALUE_FILES["all-on"]), "ConfigMap", SETTINGS)["data"]
+    read = set(re.findall(r'"(DNIS_[A-Z_]+)"', (ROOT / "dnis_service" / "config.py").read_text()))
+    assert read - NOT_IN_THE_CONFIG_MAP - set(config) == set()
+
+
 def test_existing_secret_is_used_instead_of_a_chart_secret() -> None:
     objects = render(VALUE_FILES["all-on"])
     assert not [o for o in objects if o["kind"] == "Secret"]
