@@ -93,11 +93,16 @@ def decimal_integer(raw: object, field: str, low: int = 1, high: int = MAX_INTEG
     return integer(value, field, low, high)
 
 
-def moment(raw: datetime | None, field: str) -> datetime | None:
-    """An instant (a time without an offset is taken as UTC) whose UTC value lies in the years 1
-    to 9999, the range of Python's datetime: 9999-12-31T23:59-01:00 is in no year a reply can show."""
-    if raw is None:
+def moment(text: str | None, field: str) -> datetime | None:
+    """An ISO 8601 instant (a time without an offset is taken as UTC) whose UTC value lies in the
+    years 1 to 9999, the range of Python's datetime: 9999-12-31T23:59-01:00 is in no year a reply
+    can show."""
+    if text is None:
         return None
+    try:
+        raw = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{field}: must be an ISO 8601 time, e.g. 2026-11-23T14:05:00Z") from None
     if raw.tzinfo is None:
         return raw.replace(tzinfo=UTC)
     try:

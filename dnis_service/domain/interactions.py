@@ -95,10 +95,10 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime | None, str | None]:
     if cursor is None:
         return None, None
     try:
-        created, uid = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[datetime, str])
-    except (ValueError, msgspec.DecodeError):
+        created, uid = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[str, str])
+        return inputs.moment(created, "after"), uid
+    except (ValueError, msgspec.DecodeError, InvalidInput):
         raise InvalidInput("after: not a cursor this service gave") from None
-    return inputs.moment(created, "after"), uid
 
 
 async def list_interactions(

@@ -193,19 +193,20 @@ class SoapEndpoint:
         self.application = application
         self.max_body = max_body
 
-    def _refuse(self, reason: str) -> Answer:
+    def refuse(self, reason: str) -> Answer:
+        """A Client fault, before the body was parsed."""
         metrics.soap_call(self.name, "unknown", "client_fault")
         return Answer(500, self.application.fault(Fault("Client", reason)))
 
     async def answer(self, body: bytes, content_type: str, call: SoapCall) -> Answer:
         if len(body) > self.max_body:
-            return self._refuse(f"Request body over {self.max_body} bytes")
+            return self.refuse(f"Request body over {self.max_body} bytes")
         try:
             refuse_dtd(body)
         except _DtdFound:
-            return self._refuse(NO_DTD)
+            return self.refuse(NO_DTD)
         except etree.XMLSyntaxError:
-            return self._refuse(VALIDATION_ERROR)
+            return self.refuse(VALIDATION_ERROR)
         return await self.application.answer(body, content_type, call, self.name)
 
 
@@ -236,11 +237,22 @@ def refuse_dtd(body: bytes) -> None:
     etree.fromstring(body, parser)
 
 
+# A client that stops sending its body mid-way is answered (a Client fault) after this long.
+BODY_READ_SECONDS = 30.0
+
+
+class BodyTooSlow(Exception):
+    """The client did not send the rest of its body within BODY_READ_SECONDS."""
+
+
 async def read_body(receive: Any, limit: int) -> bytes:
     """The request body, but never more than limit + 1 bytes of it (enough to know it is too big)."""
     body = bytearray()
     while True:
-        message = await asyncio.wait_for(receive(), timeout=30)
+        try:
+            message = await asyncio.wait_for(receive(), timeout=BODY_READ_SECONDS)
+        except TimeoutError:
+            raise BodyTooSlow(f"Request body not received within {BODY_READ_SECONDS:g} s") from None
         body += message.get("body", b"")[: limit + 1 - len(body)]
         if not message.get("more_body"):
             return bytes(body)

@@ -204,12 +204,13 @@ class DnisController(Controller):
 
     @get("/{phone:str}/history", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
     async def phone_history(
-        self, db: Db, caller: CallerOf, phone: FromPath[str], at: FromQuery[datetime | None] = None
+        self, db: Db, caller: CallerOf, phone: FromPath[str],
+        at: Annotated[str | None, QueryParameter(format="date-time")] = None,
     ) -> HistoryOut:
         """Who held the phone at `at` (ISO 8601; UTC without an offset), or its latest allocations."""
-        at = inputs.moment(at, "at")
-        entries = await allocations.phone_history(db, caller, phone, at)
-        return HistoryOut(phone, at, [
+        instant = inputs.moment(at, "at")
+        entries = await allocations.phone_history(db, caller, phone, instant)
+        return HistoryOut(phone, instant, [
             HistoryEntryOut(e.unique_id, e.group or None, e.allocated_at, e.expires_at, e.ended_at, e.end_reason)
             for e in entries
         ])

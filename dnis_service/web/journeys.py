@@ -211,8 +211,8 @@ class JourneyController(Controller):
     async def report(
         self, db: Db, caller: CallerOf, request: Request[Any, Any, Any],
         account_id: FromPath[str], kind: FromPath[str], target_id: FromPath[str],
-        start: Annotated[datetime | None, QueryParameter(name="from")] = None,
-        end: Annotated[datetime | None, QueryParameter(name="to")] = None,
+        start: Annotated[str | None, QueryParameter(name="from", format="date-time")] = None,
+        end: Annotated[str | None, QueryParameter(name="to", format="date-time")] = None,
     ) -> Response[Any]:
         """The deflected-call report: one row per (jpToken, callerId), and totals; CSV with Accept: text/csv."""
         caller.require_account(account_id)

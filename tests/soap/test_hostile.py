@@ -3,6 +3,8 @@ file's content, never a JSON error, never a stack trace."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dnis_service.soap.services import AGENT_NS
@@ -114,3 +116,20 @@ async def test_an_envelope_in_another_unicode_encoding_is_answered(client, tenan
     answer = await post_soap(client, AGENT_SOAP, request.encode(encoding), tenant.dnis)
     assert answer.status == 200
     assert answer.text_of(AGENT_NS, "GetDnisAllocationResponse", "uniqueId") == "Phone number 15550000009 was not found"
+
+
+async def test_a_client_that_stops_sending_its_body_gets_a_client_fault(client, tenant: Tenant, monkeypatch) -> None:
+    from lxml import etree
+
+    from dnis_service.soap import server
+
+    monkeypatch.setattr(server, "BODY_READ_SECONDS", 0.2)
+
+    async def stalling_body():
+        yield b"<soapenv:Envelope xmlns:soapenv="
+        await asyncio.sleep(30)
+
+    response = await client.post(AGENT_SOAP, content=stalling_body(), headers=tenant.web | {"Content-Type": "text/xml"})
+    fault = etree.fromstring(response.content).find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    assert response.status_code == 500
+    assert fault.findtext("faultstring") == "Request body not received within 0.2 s"
