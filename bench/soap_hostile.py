@@ -26,7 +26,7 @@ from dnis_service.config import Settings
 from dnis_service.db.embedded import start_embedded, stop_embedded
 from dnis_service.db.migrations import migrate
 from tests.conftest import AGENT_SOAP, make_tenant, serve_in_process
-from tests.soap.test_hostile import BILLION_LAUGHS, OVERSIZED, UNKNOWN_OPERATION, XXE
+from tests.soap.test_hostile import BILLION_LAUGHS, OVERSIZED, UNKNOWN_OPERATION, XXE, envelope
 
 VALID = b"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
     xmlns:soap="http://com/jacada/interact/agent/soap">
@@ -58,7 +58,8 @@ async def measure(url: str, data_dir: Path, rounds: int) -> dict[str, list[float
     settings = replace(Settings.from_env({}), run_jobs=False, data_dir=data_dir)
     bodies = {"valid request (baseline)": VALID, "external entity": XXE, "billion laughs": BILLION_LAUGHS,
               "over the size limit": OVERSIZED, "non-XML bytes": b"\x00\xff not xml",
-              "unknown operation": UNKNOWN_OPERATION}
+              "unknown operation": UNKNOWN_OPERATION, "DTD in UTF-16": XXE.decode().encode("utf-16"),
+              "empty Body": envelope("<soapenv:Body/>").encode()}
     results: dict[str, list[float]] = {}
     async with serve_in_process(settings, url) as client:
         for name, body in bodies.items():

@@ -20,6 +20,8 @@ from dnis_service.domain.credential_cache import CredentialCache
 from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController, PlannerController
+from dnis_service.web.bodies import JsonBodyRequest
+from dnis_service.web.deadline import DatabaseDeadlineMiddleware
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
@@ -40,7 +42,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             database_url, settings.pool_min_size, settings.pool_max_size, settings.statement_timeout_seconds
         )
         authenticator: Authenticator = app.state.authenticator
-        listening = (asyncio.create_task(authenticator.credential_cache.listen(database_url))
+        listening = (asyncio.create_task(authenticator.credential_cache.listen(app.state.db))
                      if settings.auth_cache_seconds > 0 else None)
         jobs = Jobs(app.state.db, settings) if settings.run_jobs else None
         if jobs is not None:
@@ -64,7 +66,9 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             *soap_routes(settings),
         ],
         # The access log is for a log pipeline (JSON); on a terminal, one line per request is noise.
-        middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json")],
+        middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json"),
+                    DatabaseDeadlineMiddleware(settings.statement_timeout_seconds)],
+        request_class=JsonBodyRequest,
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),

@@ -156,14 +156,42 @@ def cmd_app_create(settings: Settings, args: argparse.Namespace) -> None:
     _print_json(asdict(app))
 
 
+def _new_password(user_id: str) -> str:
+    """DNIS_USER_PASSWORD, else typed at the terminal; never read from a pipe or a file."""
+    given = os.environ.get("DNIS_USER_PASSWORD")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise StartupError("no password: set DNIS_USER_PASSWORD, or run the command in a terminal to type it")
+    try:
+        return getpass.getpass(f"Password for {user_id}: ")
+    except EOFError:
+        raise StartupError("no password was typed") from None
+
+
 def cmd_user_create(settings: Settings, args: argparse.Namespace) -> None:
-    password = os.environ.get("DNIS_USER_PASSWORD") or getpass.getpass(f"Password for {args.user_id}: ")
+    password = _new_password(args.user_id)
     _run(settings, lambda db: tenants.create_user(db, args.tenant_id, args.user_id, password))
     _print_json({"userId": args.user_id})
 
 
+def _import_file(name: str) -> str:
+    """The text of a CSV file to import, or a StartupError saying in one line why it cannot be."""
+    try:
+        with Path(name).open("rb") as file:
+            data = file.read(phones.IMPORT_MAX_BYTES + 1)
+    except OSError as error:  # missing, unreadable, a directory
+        raise StartupError(f"cannot read {name}: {error.strerror or error}") from None
+    if len(data) > phones.IMPORT_MAX_BYTES:  # the REST API's limit: the file is read whole
+        raise StartupError(f"{name} is over {phones.IMPORT_MAX_BYTES} bytes; split it into smaller files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StartupError(f"{name} is not UTF-8 text (byte {error.start}); save it as UTF-8 CSV") from None
+
+
 def cmd_phones_import(settings: Settings, args: argparse.Namespace) -> None:
-    specs = phones.phone_specs_from_csv(Path(args.file).read_text(encoding="utf-8"))
+    specs = phones.phone_specs_from_csv(_import_file(args.file))
 
     async def work(db: asyncpg.Pool) -> int:
         caller = await tenants.operator_caller(db, args.tenant_id, args.environment)

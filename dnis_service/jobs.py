@@ -22,6 +22,10 @@ from dnis_service.db.queries import query
 from dnis_service.domain import password_throttle, sizing, sms
 
 log = logging.getLogger(__name__)
+# APScheduler logs each run of each job at INFO ("Running job", "executed successfully"), about
+# three lines a second while nothing happens. Its warnings (a run missed) and errors still show,
+# and a job's own failure is logged here (Jobs._every).
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 RELEASE_BATCH = 500
 # A run stops after this many full batches, so one replica never holds the loop for long;
@@ -142,10 +146,15 @@ class Jobs:
 
         In that order: shutting APScheduler's asyncio executor down cancels the jobs it runs,
         and a delivery cancelled mid-batch would leave its messages leased for sms.LEASE_SECONDS.
+        A job still running after the statement timeout (a VACUUM on a hung server) is cancelled.
         """
         if self._scheduler.running:
             self._scheduler.pause()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        if self._running:
+            _, late = await asyncio.wait(self._running, timeout=self._settings.statement_timeout_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         await self._http.aclose()

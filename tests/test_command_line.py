@@ -67,6 +67,59 @@ def test_bad_setting_stops_serve_with_one_clear_line(env: dict[str, str], expect
     assert "Traceback" not in result.stderr and "u:p@" not in result.stderr
 
 
+def assert_one_line_exit_2(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("dnis-service: ") and expected in lines[0]
+
+
+@pytest.fixture
+def import_file(tmp_path: Path) -> Path:
+    return tmp_path / "phones.csv"
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "cannot read"),
+    ("directory", "cannot read"),
+    (b"phoneNumber\n1555\xff7770001\n", "is not UTF-8 text (byte 16)"),
+    (b"phoneNumber\n" + b"1" * 200_000 + b"\n", "csv: line 2: field larger than field limit"),
+    (b"phoneNumber\n", "csv: no rows after the header"),
+], ids=["missing", "a directory", "not UTF-8", "a field over the csv limit", "a header only"])
+def test_an_import_file_that_cannot_be_read_is_one_line_and_exit_2(on_db, import_file: Path, content, expected) -> None:
+    if content == "directory":
+        import_file.mkdir()
+    elif content is not None:
+        import_file.write_bytes(content)
+    run("tenant", "create", "cli-tenant", env=on_db)
+    assert_one_line_exit_2(run("phones", "import", "cli-tenant", str(import_file), env=on_db), expected)
+
+
+def test_an_import_file_over_the_size_limit_is_refused_before_it_is_read_whole(on_db, import_file: Path) -> None:
+    from dnis_service.domain.phones import IMPORT_MAX_BYTES
+
+    with import_file.open("wb") as file:
+        file.write(b"phoneNumber\n")
+        file.truncate(IMPORT_MAX_BYTES + 1)
+    result = run("phones", "import", "cli-tenant", str(import_file), env=on_db)
+    assert_one_line_exit_2(result, f"is over {IMPORT_MAX_BYTES} bytes")
+
+
+def test_an_import_file_saved_with_a_byte_order_mark_is_imported(on_db, import_file: Path) -> None:
+    run("tenant", "create", "cli-tenant", env=on_db)
+    import_file.write_text("\ufeffphoneNumber\n15557770001\n", encoding="utf-8")
+    imported = run("phones", "import", "cli-tenant", str(import_file), env=on_db)
+    assert (imported.returncode, json.loads(imported.stdout)) == (0, {"created": 1})
+
+
+def test_user_create_with_no_password_and_no_terminal_is_one_line_and_exit_2(on_db) -> None:
+    run("tenant", "create", "cli-tenant", env=on_db)
+    env = {key: value for key, value in {**os.environ, **on_db}.items() if key != "DNIS_USER_PASSWORD"}
+    result = subprocess.run([CLI, "user", "create", "cli-tenant", "ops"], env=env, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert_one_line_exit_2(result, "no password: set DNIS_USER_PASSWORD")
+
+
 async def test_pool_sizing_prints_a_table_with_a_line_per_group(on_db, db, tmp_path: Path) -> None:
     run("tenant", "create", "cli-tenant", env=on_db)
     csv_file = tmp_path / "phones.csv"
@@ -113,7 +166,4 @@ def test_pool_plan_takes_arrivals_and_seconds_held() -> None:
     (["--offered-load", "1", "--target-blocking", "1"], "targetBlocking"),
 ])
 def test_pool_plan_with_bad_input_exits_2_with_one_line(args: list[str], named: str) -> None:
-    result = run("pool", "plan", *args)
-    assert result.returncode == 2
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("dnis-service: ") and named in line
+    assert_one_line_exit_2(run("pool", "plan", *args), named)

@@ -9,19 +9,23 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from dnis_service.db.embedded import start_embedded
 from dnis_service.db.migrations import migrate
-from tests.conftest import DNIS, Tenant, make_tenant, with_database
+from dnis_service.web.operations import READY_TIMEOUT_SECONDS
+from tests.conftest import DNIS, DNIS_SOAP, SOAP_ENV, Tenant, make_tenant, post_soap, with_database
 from tests.invariants import invariant_violations
 from tests.service_process import ServiceProcess
 
 UNAVAILABLE = "The database is unavailable; try again shortly"
+FREE_ENVELOPE = (Path(__file__).parent / "contract" / "envelopes" / "FreeDnisAllocationRequest.xml").read_bytes()
 
 
 class OwnServer:
@@ -38,6 +42,23 @@ class OwnServer:
 
     def start(self) -> None:
         self.server.ensure_postgres_running()
+
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        """The server stops answering until the block ends (SIGSTOP on the postmaster, then on every
+        backend; SIGCONT after): its connections stay open and new ones are accepted by the kernel
+        but never answered, as with a hung or partitioned database."""
+        postmaster = psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        postmaster.suspend()
+        stopped = [postmaster]
+        try:
+            for process in postmaster.children(recursive=True):
+                process.suspend()
+                stopped.append(process)
+            yield
+        finally:
+            for process in reversed(stopped):
+                process.resume()
 
 
 @pytest.fixture
@@ -91,6 +112,54 @@ async def test_database_outage_gives_503_then_recovers_by_itself(own_server, own
                 await asyncio.sleep(0.2)
             assert (await http.get("/health/ready")).status_code == 200
         assert service.process is not None and service.process.poll() is None
+
+
+async def test_hung_database_gives_prompt_503s_then_recovers_by_itself(own_server, own_db, tmp_path) -> None:
+    """With the server hung, every request answers 503 within the statement timeout plus a small
+    margin, those waiting for a pool connection or a new connection included (the bound below is
+    a generous 3 x the timeout); readiness answers within its own bound."""
+    statement_timeout = 1.5
+    tenant: Tenant = await make_tenant(own_db, "faults")
+    await add_raw_phones(own_db, "faults", 50)
+    env = {"DNIS_DB_STATEMENT_TIMEOUT_SECONDS": str(statement_timeout), "DNIS_DB_POOL_MAX_SIZE": "4",
+           "DNIS_SWEEP_INTERVAL_SECONDS": "0.2"}
+    with ServiceProcess(own_server.url, tmp_path, **env) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
+            async def allocate(uid: str, seconds: int = 300, **attributes: str) -> httpx.Response:
+                return await http.post(f"{DNIS}/allocate/new", headers=tenant.web,
+                                       json={"id": uid, "timeoutSeconds": seconds, **attributes})
+
+            held = (await allocate("before")).text
+            with own_server.hung():
+                async with asyncio.timeout(1.5 * READY_TIMEOUT_SECONDS):
+                    ready = await http.get("/health/ready")
+                assert ready.status_code == 503
+                async with asyncio.timeout(3 * statement_timeout):  # 5 times the pool's 4 connections
+                    during, soap, live = await asyncio.gather(
+                        asyncio.gather(
+                            *(allocate(f"during-{n}") for n in range(6)),
+                            # With attributes to record, an allocation runs a transaction.
+                            *(allocate(f"during-{n}", historySearchId="h") for n in range(6, 12)),
+                            *(http.post(f"{DNIS}/allocate/free/{held}", headers=tenant.dnis_user) for _ in range(4)),
+                            *(http.get(f"{DNIS}/{held}", headers=tenant.dnis_user) for _ in range(4)),
+                        ),
+                        post_soap(http, DNIS_SOAP, FREE_ENVELOPE.replace(b"222", held.encode()), tenant.dnis_user),
+                        http.get("/health/live"),
+                    )
+                assert [(r.status_code, r.text, r.headers.get("Retry-After")) for r in during] == (
+                    [(503, UNAVAILABLE, "2")] * len(during))
+                assert (soap.status, soap.fault) == (500, ((SOAP_ENV, "Server"), UNAVAILABLE))
+                assert live.status_code == 200
+            deadline = time.monotonic() + 30
+            while (await allocate("after", seconds=1)).status_code != 200:
+                assert time.monotonic() < deadline, "the service did not recover"
+                await asyncio.sleep(0.2)
+            assert (await http.get("/health/ready")).status_code == 200
+            # The release job came back too: it ends the allocation that just expired.
+            while await own_db.fetchval("SELECT ended_at FROM allocations WHERE unique_id = 'after'") is None:
+                assert time.monotonic() < deadline + 30, "the release job did not come back"
+                await asyncio.sleep(0.2)
+    assert "Traceback" not in service.log()
 
 
 async def test_sigkill_mid_load_leaves_the_data_consistent(own_server, own_db, tmp_path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -14,6 +16,7 @@ from dnis_service.db.pool import create_pool
 from dnis_service.domain import sizing
 from dnis_service.jobs import (
     VACUUM_MIN_DEAD_ROWS,
+    Jobs,
     purge_history,
     refresh_gauges,
     release_expired,
@@ -201,3 +204,41 @@ async def test_phones_are_vacuumed_once_dead_row_versions_pile_up(db, tenant: Te
     after = await phones_statistics(db, "vacuum_count > 0")
     assert after["vacuum_count"] == 1
     assert after["n_dead_tup"] < VACUUM_MIN_DEAD_ROWS
+
+
+def sweeps_done() -> float:
+    return metrics.REGISTRY.get_sample_value("dnis_sweep_duration_seconds_count") or 0.0
+
+
+async def test_jobs_running_idle_log_no_line_at_info(db, settings, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    jobs = Jobs(db, replace(settings, sweep_interval_seconds=0.05))
+    before = sweeps_done()
+    jobs.start()
+    try:
+        for _ in range(600):  # until the release job has run a few times
+            if sweeps_done() - before >= 5:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await jobs.stop()
+    assert sweeps_done() - before >= 5
+    chatter = [record.getMessage() for record in caplog.records
+               if record.name.startswith("apscheduler") and record.levelno < logging.WARNING]
+    assert chatter == []
+
+
+async def test_a_failing_job_is_still_logged(database_url: str, settings, caplog) -> None:
+    closed = await create_pool(database_url, min_size=1, max_size=1)
+    await closed.close()
+    jobs = Jobs(closed, replace(settings, sweep_interval_seconds=0.05))
+    jobs.start()
+    try:
+        for _ in range(600):
+            if any("job failed job='release expired'" in record.getMessage() for record in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await jobs.stop()
+    failures = [record for record in caplog.records if "job failed job='release expired'" in record.getMessage()]
+    assert failures and failures[0].levelno == logging.WARNING

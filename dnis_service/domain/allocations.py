@@ -246,7 +246,8 @@ async def extend_phone(
         if not row["live"] or row["unique_id"] != uid:
             raise AllocationNotFound(phone, uid)
         times = await conn.fetchrow(query("extend_allocation"), row["allocation_id"], float(seconds))
-        assert times is not None
+        if times is None:  # it expired while this request waited for the phone's lock
+            raise AllocationNotFound(phone, uid)
     return Allocation(
         unique_id=uid, group=row["group_name"], allocated_at=times["allocated_at"],
         expires_at=times["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],

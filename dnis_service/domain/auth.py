@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -80,9 +79,12 @@ def key_digest(key: str) -> bytes:
 
 def _decode_base64(value: str, header: str) -> str:
     try:
-        return base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        text = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and a non-ASCII character in the header
         raise NotAuthenticated(f"{header} is not Base64 of UTF-8 text") from None
+    if "\x00" in text:  # PostgreSQL text cannot hold it: no user has it in their name
+        raise NotAuthenticated(f"{header} contains the NUL character")
+    return text
 
 
 class Authenticator:

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import asyncpg
 
-from dnis_service.db.pool import CONNECT_TIMEOUT_SECONDS
+from dnis_service.db.pool import DeadlinePool
 from dnis_service.db.queries import query
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,19 @@ class CredentialCache:
         self._generation += 1
         self._entries.clear()
 
-    async def listen(self, database_url: str) -> None:
+    async def listen(self, db: DeadlinePool) -> None:
         """Keep a listening connection for as long as the service runs (cancel to stop)."""
         while True:
             try:
-                await self._listen_once(database_url)
+                await self._listen_once(db)
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("credential notifications lost error=%s: %s", type(error).__name__, error)
             await asyncio.sleep(_RECONNECT_SECONDS)
 
-    async def _listen_once(self, database_url: str) -> None:
-        conn = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_SECONDS,
-                                     server_settings={"application_name": LISTENER_NAME})
+    async def _listen_once(self, db: DeadlinePool) -> None:
+        # Opened and bounded like the pool's connections: its LISTEN and pings give up after the
+        # statement timeout, so a hung server ends the cache's answers, not the listener.
+        conn = await db.dedicated_connection(LISTENER_NAME)
         closed = asyncio.Event()
         conn.add_termination_listener(lambda _: closed.set())
         try:
@@ -83,7 +84,7 @@ class CredentialCache:
                 try:
                     await asyncio.wait_for(closed.wait(), _PING_SECONDS)
                 except TimeoutError:
-                    await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+                    await conn.fetchval("SELECT 1")
             raise ConnectionResetError("the listening connection closed")
         finally:
             self.listening = False

@@ -68,9 +68,11 @@ async def _draw_code(conn: Connection, caller: Caller, uid: str, length: int, se
         try:
             async with conn.transaction():
                 await conn.execute(query("end_expired_code"), caller.scope_id, code)
-                row = await conn.fetchrow(query("insert_code_allocation"), caller.scope_id, code, uid, float(seconds))
+                allocation_id = await conn.fetchval(
+                    query("insert_code_allocation"), caller.scope_id, code, uid, float(seconds))
         except asyncpg.UniqueViolationError:
             continue  # the code is live for another interaction: draw again
+        row = await conn.fetchrow(query("start_code_allocation"), allocation_id, float(seconds))
         assert row is not None
         return Allocation(
             unique_id=uid, group="", allocated_at=row["allocated_at"], expires_at=row["expires_at"], dtmf_code=code

@@ -118,6 +118,11 @@ class DuplicatePhones(Conflict):
         self.duplicates = duplicates
 
 
+class ImportTooLarge(DnisError):
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"body: an import is at most {limit_bytes:,} bytes; split it into smaller ones")
+
+
 class DnIdExists(Conflict):
     def __init__(self, dn_id: str) -> None:
         super().__init__(f"A phone with dnId '{dn_id}' already exists")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 
 from dnis_service.domain.errors import InvalidInput
 
@@ -14,8 +15,12 @@ MAX_UNIQUE_ID_LENGTH = 128
 MAX_GROUP_LENGTH = 64
 # The largest value of a PostgreSQL integer column, where counts and seconds are stored.
 MAX_INTEGER = 2**31 - 1
-# The longest page a listing returns.
+# The longest page a listing returns, and the page it returns when none is asked for.
 MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+# A whole number as a query parameter writes it: ASCII decimal digits, perhaps a minus sign. More
+# than 18 digits are out of every range here (and Python refuses to read thousands of them).
+_DECIMAL = re.compile(r"-?[0-9]{1,18}")
 
 
 def canonical_phone(raw: str) -> str | None:
@@ -79,6 +84,32 @@ def integer(raw: object, field: str, low: int = 1, high: int = MAX_INTEGER) -> i
             wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer of at least {low}")
             wanted += f" (at most {MAX_INTEGER})"
         raise InvalidInput(f"{field}: must be {wanted}")
+    return raw
+
+
+def decimal_integer(raw: object, field: str, low: int = 1, high: int = MAX_INTEGER) -> int:
+    """A query parameter's integer, written in decimal digits ("60"; not "60.0", "1e3" or " 60"),
+    from low to high."""
+    value = int(raw) if isinstance(raw, str) and _DECIMAL.fullmatch(raw) else None
+    return integer(value, field, low, high)
+
+
+def moment(text: str | None, field: str) -> datetime | None:
+    """An ISO 8601 instant (a time without an offset is taken as UTC) whose UTC value lies in the
+    years 1 to 9999, the range of Python's datetime: 9999-12-31T23:59-01:00 is in no year a reply
+    can show."""
+    if text is None:
+        return None
+    try:
+        raw = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{field}: must be an ISO 8601 time, e.g. 2026-11-23T14:05:00Z") from None
+    if raw.tzinfo is None:
+        return raw.replace(tzinfo=UTC)
+    try:
+        raw.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field}: must lie within the years 1 to 9999 in UTC") from None
     return raw
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from dnis_service.db.pool import Connection
 from dnis_service.db.queries import query
@@ -94,9 +95,9 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime | None, str | None]:
     if cursor is None:
         return None, None
     try:
-        created, uid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(uid)
-    except (ValueError, TypeError):
+        created, uid = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[str, str])
+        return inputs.moment(created, "after"), uid
+    except (ValueError, msgspec.DecodeError, InvalidInput):
         raise InvalidInput("after: not a cursor this service gave") from None
 
 
@@ -104,7 +105,6 @@ async def list_interactions(
     db: asyncpg.Pool, caller: Caller, limit: int, after: str | None
 ) -> tuple[list[Interaction], str | None]:
     """The scope's active interactions, newest first, and the cursor of the next page."""
-    inputs.integer(limit, "limit", 1, inputs.MAX_PAGE)
     rows = await db.fetch(query("list_active_interactions"), caller.scope_id, *_parse_cursor(after), limit)
     page = [Interaction(r["unique_id"], r["state"], r["user_data"], r["created_at"], r["updated_at"]) for r in rows]
     return page, (_cursor(rows[-1]) if len(rows) == limit else None)

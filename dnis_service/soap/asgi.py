@@ -10,7 +10,14 @@ from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
 
 from dnis_service.config import Settings
 from dnis_service.domain.auth import Credentials
-from dnis_service.soap.server import XML, Answer, SoapApplication, SoapEndpoint, read_body
+from dnis_service.soap.server import (
+    XML,
+    Answer,
+    BodyTooSlow,
+    SoapApplication,
+    SoapEndpoint,
+    read_body,
+)
 from dnis_service.soap.services import AGENT_NS, DNIS_NS, AgentService, DnisService, SoapCall
 
 AGENT_PATH = "/interact/version/2/agent/soap"
@@ -50,7 +57,11 @@ def _mount(path: str, wsdl_name: str, endpoint: SoapEndpoint) -> ASGIRouteHandle
             await _send(send, Answer(200, endpoint.application.wsdl))
         elif method == "POST" and rest.strip("/") == "":
             state: Any = scope["app"].state
-            body = await read_body(receive, endpoint.max_body)
+            try:
+                body = await read_body(receive, endpoint.max_body)
+            except BodyTooSlow as slow:
+                await _send(send, endpoint.refuse(str(slow)))
+                return
             headers = dict(scope["headers"])
             content_type = headers.get(b"content-type", XML.encode()).decode("latin-1")
             call = SoapCall(state.db, state.authenticator, _credentials(scope), state.limits)

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.status_codes import HTTP_400_BAD_REQUEST
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from dnis_service.domain import sizing, tenants
+from dnis_service.domain import inputs, sizing, tenants
 from dnis_service.domain.errors import DnisError
-from dnis_service.web.errors import admin_domain_error, problem_text
+from dnis_service.web.errors import admin_domain_error, problem_text, text_with_nul_as
 from dnis_service.web.state import CredentialCacheOf, Db
 
 
@@ -81,13 +80,23 @@ ERRORS = {
 }
 
 
+# Integers in the query, received as sent and read as decimal digits (web/params.py says why).
+SizingDays = Annotated[Any, QueryParameter(schema_extra={
+    "type": "integer", "minimum": 1, "maximum": sizing.MAX_DAYS, "default": sizing.DEFAULT_DAYS})]
+PlannedPhones = Annotated[Any, QueryParameter(schema_extra={
+    "type": "integer", "minimum": 0, "maximum": sizing.MAX_PHONES})]
+
+
 class OperatorController(Controller):
     """What every controller of the operator API shares: the token, JSON errors, the OpenAPI tag."""
 
     guards = [require_admin_token]
-    # 400 by status too: the app's handler of that status (plain text) would win otherwise.
-    exception_handlers = {DnisError: admin_domain_error, HTTPException: admin_http_error,
-                          HTTP_400_BAD_REQUEST: admin_http_error}
+    # The app's text answers to ValidationException and 400 would otherwise win over HTTPException.
+    exception_handlers = {
+        DnisError: admin_domain_error, HTTPException: admin_http_error,
+        ValidationException: admin_http_error, 400: admin_http_error,
+        **text_with_nul_as(admin_domain_error),
+    }
     tags = ["operator"]
     security = [{"adminToken": []}]
 
@@ -153,11 +162,12 @@ class AdminController(OperatorController):
     @get("/{tenant_id:str}/pool/sizing", responses=ERRORS)
     async def pool_sizing(
         self, db: Db, tenant_id: FromPath[str], environment: FromQuery[str | None] = None,
-        group: FromQuery[str | None] = None, days: FromQuery[int | None] = None,
+        group: FromQuery[str | None] = None, days: SizingDays = None,
     ) -> list[dict[str, Any]]:
-        """Per group: the busy hour's arrivals, the mean time a number is kept, the offered load, and
-        Erlang B's blocking for the enabled phones and the size that meets the tenant's target."""
-        rows = await sizing.pool_sizing(db, tenant_id, environment, group, days)
+        """Per group: the busy hour's arrival rate, the mean time a number is kept, the offered load,
+        and Erlang B's blocking for the enabled phones and the size that meets the tenant's target."""
+        window = None if days is None else inputs.decimal_integer(days, "days", 1, sizing.MAX_DAYS)
+        rows = await sizing.pool_sizing(db, tenant_id, environment, group, window)
         return [{k: v for k, v in _camel(asdict(row)).items() if k != "tenant"} for row in rows]
 
 
@@ -171,13 +181,14 @@ class PlannerController(OperatorController):
         offeredLoad: FromQuery[float | None] = None,
         arrivalsPerHour: FromQuery[float | None] = None,
         holdSeconds: FromQuery[float | None] = None,
-        phones: FromQuery[int | None] = None,
+        phones: PlannedPhones = None,
         targetBlocking: FromQuery[float | None] = None,
     ) -> dict[str, Any]:
         """Erlang B for a pool with no traffic yet: the blocking of `phones` numbers, or the smallest
         size meeting `targetBlocking`, under `offeredLoad` Erlangs (or `arrivalsPerHour` *
         `holdSeconds` / 3600)."""
-        answer = sizing.plan(offeredLoad, arrivalsPerHour, holdSeconds, phones, targetBlocking)
+        size = None if phones is None else inputs.decimal_integer(phones, "phones", 0, sizing.MAX_PHONES)
+        answer = sizing.plan(offeredLoad, arrivalsPerHour, holdSeconds, size, targetBlocking)
         target = {} if answer.target_blocking is None else {"targetBlocking": answer.target_blocking}
         return {"offeredLoad": answer.offered_load, **target, "phones": answer.phones, "blocking": answer.blocking}
 

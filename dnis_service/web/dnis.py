@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post, put
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from dnis_service.domain import allocations, dtmf, phones
+from dnis_service.domain import allocations, dtmf, inputs, phones
 from dnis_service.domain.allocations import Allocation
 from dnis_service.domain.auth import AppKind
-from dnis_service.domain.errors import InvalidInput, PoolExhausted
+from dnis_service.domain.errors import ImportTooLarge, InvalidInput, PoolExhausted
 from dnis_service.web.openapi import json_body, protected, text
+from dnis_service.web.params import JsonInteger, PageSize, page_size
 from dnis_service.web.state import CallerOf, Db, LimitsOf
 
 TEXT = MediaType.TEXT
@@ -36,15 +37,15 @@ class PhoneChanges(msgspec.Struct):
 class AllocateRequest(msgspec.Struct):
     id: str
     group: str | None = None
-    timeoutSeconds: int | None = None
+    timeoutSeconds: JsonInteger = None
     historySearchId: str | None = None
     callReturnNumber: str | None = None
 
 
 class DtmfRequest(msgspec.Struct):
     id: str
-    digits: int | None = None
-    timeoutSeconds: int | None = None
+    digits: JsonInteger = None
+    timeoutSeconds: JsonInteger = None
     historySearchId: str | None = None
     callReturnNumber: str | None = None
 
@@ -57,7 +58,7 @@ def lookup_attributes(data: AllocateRequest | DtmfRequest) -> dict[str, object]:
 
 class ExtendRequest(msgspec.Struct):
     id: str
-    timeoutSeconds: int | None = None
+    timeoutSeconds: JsonInteger = None
 
 
 class AllocationOut(msgspec.Struct):
@@ -130,6 +131,7 @@ def phone_out(phone: phones.Phone) -> PhoneOut:
 
 
 NOT_FOUND = text("Phone number <phone> was not found")
+TOO_LARGE = text(ImportTooLarge(phones.IMPORT_MAX_BYTES).message)
 CONFLICT = text("The request contradicts the phone's state")
 
 
@@ -151,18 +153,21 @@ class DnisController(Controller):
         spec = phones.phone_spec(msgspec.structs.asdict(data))
         return str(await phones.create_phone(db, caller, spec))
 
-    @post("/bulk", status_code=200, **protected(AppKind.DNIS, user=True, _409=json_body(Duplicates, "Duplicates")))
+    @post("/bulk", status_code=200, request_max_body_size=phones.IMPORT_MAX_BYTES,
+          **protected(AppKind.DNIS, user=True, _409=json_body(Duplicates, "Duplicates"), _413=TOO_LARGE))
     async def create_phones(self, db: Db, caller: CallerOf, request: Request[Any, Any, Any]) -> PhonesCreated:
         """Create many phones from a JSON array or a text/csv body; all or nothing."""
-        body = await request.body()
         try:
-            text = body.decode("utf-8")
-            if request.content_type[0] == "text/csv":
-                specs = phones.phone_specs_from_csv(text)
+            if request.content_type[0] != "text/csv":
+                specs = phones.phone_specs(await request.json())
             else:
-                specs = phones.phone_specs(json.loads(text))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise InvalidInput(f"body: not valid UTF-8 JSON or CSV ({error})") from None
+                try:
+                    text = (await request.body()).decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise InvalidInput(f"csv: not valid UTF-8 (byte {error.start})") from None
+                specs = phones.phone_specs_from_csv(text)
+        except RequestEntityTooLarge:
+            raise ImportTooLarge(phones.IMPORT_MAX_BYTES) from None
         return PhonesCreated(await phones.create_phones(db, caller, specs))
 
     @get("/", **protected(AppKind.DNIS, user=True))
@@ -172,11 +177,12 @@ class DnisController(Controller):
         enabled: FromQuery[bool | None] = None,
         phone_state: Annotated[str | None, QueryParameter(name="state")] = None,
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 100,
+        limit: PageSize = None,
     ) -> PhonePage:
         """List phones in phoneNumber order; pass the answer's `next` as `after` for the next page."""
-        page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, limit)
-        return PhonePage([phone_out(p) for p in page], page[-1].phone_number if len(page) == limit else None)
+        size = page_size(limit)
+        page = await phones.list_phones(db, caller, group_name, enabled, phone_state, after, size)
+        return PhonePage([phone_out(p) for p in page], page[-1].phone_number if len(page) == size else None)
 
     @get("/{phone:str}", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
     async def get_phone(self, db: Db, caller: CallerOf, phone: FromPath[str]) -> PhoneOut:
@@ -198,13 +204,13 @@ class DnisController(Controller):
 
     @get("/{phone:str}/history", **protected(AppKind.DNIS, user=True, _404=NOT_FOUND))
     async def phone_history(
-        self, db: Db, caller: CallerOf, phone: FromPath[str], at: FromQuery[datetime | None] = None
+        self, db: Db, caller: CallerOf, phone: FromPath[str],
+        at: Annotated[str | None, QueryParameter(format="date-time")] = None,
     ) -> HistoryOut:
-        """Who held the phone at `at` (ISO 8601), or its latest allocations."""
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        entries = await allocations.phone_history(db, caller, phone, at)
-        return HistoryOut(phone, at, [
+        """Who held the phone at `at` (ISO 8601; UTC without an offset), or its latest allocations."""
+        instant = inputs.moment(at, "at")
+        entries = await allocations.phone_history(db, caller, phone, instant)
+        return HistoryOut(phone, instant, [
             HistoryEntryOut(e.unique_id, e.group or None, e.allocated_at, e.expires_at, e.ended_at, e.end_reason)
             for e in entries
         ])

@@ -14,6 +14,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -28,6 +29,7 @@ from dnis_service.domain.errors import (
     DnisError,
     DuplicatePhones,
     Forbidden,
+    ImportTooLarge,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -54,6 +56,8 @@ def _status_of(error: DnisError) -> int:
         return HTTP_409_CONFLICT
     if isinstance(error, PoolExhausted | Forbidden):
         return HTTP_403_FORBIDDEN
+    if isinstance(error, ImportTooLarge):
+        return HTTP_413_REQUEST_ENTITY_TOO_LARGE
     if isinstance(error, PasswordChecksBusy):
         return HTTP_503_SERVICE_UNAVAILABLE
     return HTTP_500_INTERNAL_SERVER_ERROR
@@ -124,8 +128,14 @@ def database_unavailable(request: Request[Any, Any, Any], error: Exception) -> R
     return _text(HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
 
 
-def text_with_nul(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    return _text(HTTP_400_BAD_REQUEST, f"body: {TEXT_WITH_NUL_MESSAGE}")
+def text_with_nul_as(answer: Handler) -> dict[type[Exception] | int, Handler]:
+    """Handlers of PostgreSQL's refusal of a NUL character, answering it as `answer` answers invalid
+    input: each API in its own shape (text, the interactions API's JSON, the operator API's JSON)."""
+
+    def text_with_nul(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+        return answer(request, InvalidInput(f"body: {TEXT_WITH_NUL_MESSAGE}"))
+
+    return dict.fromkeys(TEXT_WITH_NUL, text_with_nul)
 
 
 def exception_handlers() -> dict[type[Exception] | int, Handler]:
@@ -138,6 +148,4 @@ def exception_handlers() -> dict[type[Exception] | int, Handler]:
     }
     for error_type in DATABASE_DOWN:
         handlers[error_type] = database_unavailable
-    for error_type in TEXT_WITH_NUL:
-        handlers[error_type] = text_with_nul
-    return handlers
+    return handlers | text_with_nul_as(domain_error)

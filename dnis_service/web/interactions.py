@@ -7,15 +7,16 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from dnis_service.domain import interactions, lookups
 from dnis_service.domain.auth import AppKind
 from dnis_service.domain.errors import DnisError, InteractionExists, InteractionNotFound
-from dnis_service.web.errors import problem_text
+from dnis_service.web.errors import problem_text, text_with_nul_as
 from dnis_service.web.openapi import json_body, protected, text
+from dnis_service.web.params import PageSize, page_size
 from dnis_service.web.state import CallerOf, Db, LimitsOf
 
 
@@ -104,7 +105,7 @@ def interaction_error(request: Request[Any, Any, Any], error: Exception) -> Resp
     """The vendor's shapes: {"statusCode": 1, ...} for an unknown id, {"status": "error", ...} otherwise."""
     if isinstance(error, InteractionNotFound):
         return Response(InteractionMissing(1, error.message), status_code=404)
-    if isinstance(error, ValidationException):
+    if isinstance(error, HTTPException):  # a body or parameter the framework refused
         return Response(OperationFailed("error", problem_text(error)), status_code=400)
     assert isinstance(error, DnisError)
     status = 409 if isinstance(error, InteractionExists) else 400
@@ -118,6 +119,7 @@ class InteractionController(Controller):
         DnisError: interaction_error,
         ValidationException: interaction_error,
         400: interaction_error,
+        **text_with_nul_as(interaction_error),
     }
 
     @post("/", status_code=200, **public(_409=json_body(OperationFailed, "The interaction exists")))
@@ -127,10 +129,10 @@ class InteractionController(Controller):
 
     @get("/", **public())
     async def list_active(
-        self, db: Db, caller: CallerOf, limit: FromQuery[int] = 100, after: FromQuery[str | None] = None
+        self, db: Db, caller: CallerOf, limit: PageSize = None, after: FromQuery[str | None] = None
     ) -> InteractionPage:
         """The scope's active interactions, newest first; pass `next` as `after` for the next page."""
-        page, cursor = await interactions.list_interactions(db, caller, limit, after)
+        page, cursor = await interactions.list_interactions(db, caller, page_size(limit), after)
         return InteractionPage(0, [interaction_out(i) for i in page], cursor)
 
     @get("/{unique_id:str}", **public(_404=MISSING))

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post, put
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dnis_service.domain import journeys, sms
+from dnis_service.domain import inputs, journeys, sms
 from dnis_service.domain.auth import AppKind
 from dnis_service.domain.errors import InvalidParameter
 from dnis_service.web.errors import domain_error
 from dnis_service.web.openapi import protected, text
+from dnis_service.web.params import JsonInteger
 from dnis_service.web.state import CallerOf, Db
 
 TEXT = MediaType.TEXT
@@ -26,13 +27,13 @@ TEXT = MediaType.TEXT
 class CampaignIn(msgspec.Struct):
     campaignId: str
     smsText: str
-    tokenTtlSeconds: int = journeys.DEFAULT_TOKEN_TTL_SECONDS
+    tokenTtlSeconds: JsonInteger = journeys.DEFAULT_TOKEN_TTL_SECONDS
     sender: str | None = msgspec.field(default=None, name="from")
 
 
 class CampaignChange(msgspec.Struct):
     smsText: str
-    tokenTtlSeconds: int = journeys.DEFAULT_TOKEN_TTL_SECONDS
+    tokenTtlSeconds: JsonInteger = journeys.DEFAULT_TOKEN_TTL_SECONDS
     sender: str | None = msgspec.field(default=None, name="from")
 
 
@@ -100,14 +101,10 @@ def _fields(data: CampaignIn | CampaignChange) -> dict[str, object]:
 
 def journey_validation_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     """The vendor words a bad body as 'missing or invalid parameter <parameter>'."""
-    assert isinstance(error, ValidationException)
+    assert isinstance(error, HTTPException)
     problems = error.extra if isinstance(error.extra, list) else []
     keys = [p.get("key") for p in problems if isinstance(p, dict) and p.get("key") not in (None, "data")]
     return domain_error(request, InvalidParameter(str(keys[0]) if keys else "body"))
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def report_csv(rows: list[journeys.ReportRow], totals: Totals) -> str:
@@ -129,7 +126,7 @@ class JourneyController(Controller):
     """Served under version 2 and version 3 of the vendor's URLs (subclasses below)."""
 
     tags = ["journeys and SMS"]
-    exception_handlers = {ValidationException: journey_validation_error}
+    exception_handlers = {ValidationException: journey_validation_error, 400: journey_validation_error}
 
     @post("/campaigns", status_code=200, **protected(AppKind.PUBLIC, _409=text("Campaign exists")))
     async def create_campaign(
@@ -214,13 +211,13 @@ class JourneyController(Controller):
     async def report(
         self, db: Db, caller: CallerOf, request: Request[Any, Any, Any],
         account_id: FromPath[str], kind: FromPath[str], target_id: FromPath[str],
-        start: Annotated[datetime | None, QueryParameter(name="from")] = None,
-        end: Annotated[datetime | None, QueryParameter(name="to")] = None,
+        start: Annotated[str | None, QueryParameter(name="from", format="date-time")] = None,
+        end: Annotated[str | None, QueryParameter(name="to", format="date-time")] = None,
     ) -> Response[Any]:
         """The deflected-call report: one row per (jpToken, callerId), and totals; CSV with Accept: text/csv."""
         caller.require_account(account_id)
         aim = journeys.target(kind, target_id)
-        rows = await journeys.report(db, caller, aim, _utc(start), _utc(end))
+        rows = await journeys.report(db, caller, aim, inputs.moment(start, "from"), inputs.moment(end, "to"))
         totals = Totals(len(rows), sum(r.incoming_calls for r in rows), sum(1 for r in rows if r.sms_sent))
         if "text/csv" in request.headers.get("accept", ""):
             return Response(report_csv(rows, totals), media_type="text/csv")

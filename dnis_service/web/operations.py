@@ -3,7 +3,6 @@ request: its id, metrics and access log line."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -20,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dnis_service import logs, metrics
+from dnis_service.db.deadline import deadline
 from dnis_service.db.migrations import latest_version, schema_version
 
 READY_TIMEOUT_SECONDS = 2.0
@@ -36,7 +36,8 @@ async def live() -> dict[str, str]:
 async def ready(state: State) -> Response[dict[str, Any]]:
     """The database answers and its schema is the one this version expects."""
     try:
-        version = await asyncio.wait_for(schema_version(state.db), READY_TIMEOUT_SECONDS)
+        with deadline(READY_TIMEOUT_SECONDS):
+            version = await schema_version(state.db)
     except Exception as error:
         body = {"status": "not ready", "reason": f"database unreachable ({type(error).__name__})"}
         return Response(body, status_code=503)

@@ -29,6 +29,10 @@ SELECT phone_id FROM phones WHERE phone_id = $1 FOR UPDATE
 -- created. No deadlock follows: a free phone's lock is only ever taken with SKIP LOCKED (or by
 -- an operator's edit, which takes no interaction lock), so nothing holding an interaction waits
 -- for it.
+-- The allocation starts on the clock once the phone is locked (stamped: a CTE with a volatile
+-- function is evaluated once per row, after the row it reads), and expires from that instant: the
+-- transaction's start, now(), may predate the end of the phone's previous allocation, which was
+-- stamped on the clock while that transaction held the lock.
 -- $1 scope, $2 quarantine seconds, $3 interaction id, $4 timeout seconds, $5 interaction locked.
 WITH picked AS (
     SELECT phone_id, phone_number, dn_id, group_name
@@ -38,14 +42,16 @@ WITH picked AS (
     ORDER BY released_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), stamped AS (
+    SELECT phone_id, phone_number, group_name, clock_timestamp() AS now FROM picked
 ), created AS (
     INSERT INTO interactions (scope_id, unique_id) SELECT $1, $3 FROM picked
     ON CONFLICT DO NOTHING
     RETURNING unique_id
 ), claimed AS (
-    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
-    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
-    FROM picked
+    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, allocated_at, expires_at)
+    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now, now + make_interval(secs => $4)
+    FROM stamped
     WHERE $5 OR EXISTS (SELECT FROM created)
     RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
@@ -67,14 +73,16 @@ WITH picked AS (
     ORDER BY released_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), stamped AS (
+    SELECT phone_id, phone_number, group_name, clock_timestamp() AS now FROM picked
 ), created AS (
     INSERT INTO interactions (scope_id, unique_id) SELECT $1, $3 FROM picked
     ON CONFLICT DO NOTHING
     RETURNING unique_id
 ), claimed AS (
-    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
-    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now() + make_interval(secs => $4)
-    FROM picked
+    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, allocated_at, expires_at)
+    SELECT $1, 'phone', phone_id, phone_number, group_name, $3, now, now + make_interval(secs => $4)
+    FROM stamped
     WHERE $5 OR EXISTS (SELECT FROM created)
     RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
@@ -108,9 +116,11 @@ LIMIT 1
 FOR UPDATE SKIP LOCKED
 
 -- name: insert_phone_allocation
+-- The caller holds the phone's lock; the allocation starts on the clock, as in claim_free_phone.
 WITH created AS (
-    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, expires_at)
-    VALUES ($1, 'phone', $2, $3, $4, $5, now() + make_interval(secs => $6))
+    INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id, allocated_at, expires_at)
+    SELECT $1, 'phone', $2, $3, $4, $5, c.now, c.now + make_interval(secs => $6)
+    FROM (SELECT clock_timestamp() AS now) c
     RETURNING allocation_id, allocated_at, expires_at
 ), held AS (
     UPDATE phones p SET allocation_id = c.allocation_id, expires_at = c.expires_at
@@ -142,9 +152,12 @@ LEFT JOIN LATERAL end_allocation(
          THEN f.allocation_id END, 'freed') e ON true
 
 -- name: extend_allocation
+-- The caller holds the phone's lock. The new expiry counts from the clock, and an allocation that
+-- expired meanwhile (while the caller waited for the lock) stays expired: no row.
 WITH extended AS (
-    UPDATE allocations SET expires_at = now() + make_interval(secs => $2)
-    WHERE allocation_id = $1
+    UPDATE allocations SET expires_at = c.now + make_interval(secs => $2)
+    FROM (SELECT clock_timestamp() AS now) c
+    WHERE allocation_id = $1 AND expires_at > c.now
     RETURNING allocation_id, phone_id, allocated_at, expires_at
 ), held AS (
     UPDATE phones p SET expires_at = x.expires_at FROM extended x WHERE p.phone_id = x.phone_id

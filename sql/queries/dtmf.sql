@@ -1,7 +1,17 @@
 -- name: insert_code_allocation
-INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, expires_at)
-VALUES ($1, 'dtmf', $2, $3, now() + make_interval(secs => $4))
-RETURNING allocation_id, allocated_at, expires_at
+-- Takes the code: the unique index of open codes makes it wait for a transaction ending the code's
+-- previous allocation, and fail if that one stays open. Its times are set by start_code_allocation.
+INSERT INTO allocations (scope_id, kind, dtmf_code, unique_id, allocated_at, expires_at)
+VALUES ($1, 'dtmf', $2, $3, clock_timestamp(), clock_timestamp() + make_interval(secs => $4))
+RETURNING allocation_id
+
+-- name: start_code_allocation
+-- The allocation starts on the clock once the code is taken, after the end of its previous
+-- allocation (stamped on the clock too, and committed), and expires from that instant.
+UPDATE allocations SET allocated_at = c.now, expires_at = c.now + make_interval(secs => $2)
+FROM (SELECT clock_timestamp() AS now) c
+WHERE allocation_id = $1
+RETURNING allocated_at, expires_at
 
 -- name: end_expired_code
 UPDATE allocations SET ended_at = expires_at, end_reason = 'expired'

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from dnis_service.db.queries import query
+from dnis_service.domain import dtmf
 from tests.conftest import DNIS, Tenant, add_phones, expire_phone, serve_in_process
 from tests.invariants import invariant_violations
 
@@ -98,6 +101,100 @@ async def test_allocations_racing_frees_and_expiries_never_overlap(
     )
     assert mismatched == 0
     assert await db.fetchval("SELECT count(*) FROM allocations") > 50
+
+
+async def test_allocations_racing_frees_forced_deletes_and_recreations_leave_one_holder_at_a_time(
+    client, second_replica, db, tenant: Tenant
+) -> None:
+    """Known interactions (whose allocations run in a transaction) take and give back a few
+    numbers while those numbers are deleted with force and created again: at every moment of the
+    history, each number had at most one holder."""
+    phones = await add_phones(client, tenant, 3)
+    rng = random.Random(11)
+    replicas = [client, second_replica]
+
+    async def allocator(worker_id: int) -> None:
+        for step in range(40):
+            replica = rng.choice(replicas)
+            body = {"id": f"i{rng.randrange(6)}", "timeoutSeconds": 60, "historySearchId": f"w{worker_id}-{step}"}
+            response = await replica.post(ALLOCATE, json=body, headers=tenant.web)
+            assert response.status_code in (200, 403), response.text
+            if response.status_code == 200:
+                await replica.post(f"{DNIS}/allocate/free/{response.text}", headers=tenant.dnis_user)
+
+    async def recreator() -> None:
+        for _ in range(30):
+            phone = rng.choice(phones)
+            deleted = await rng.choice(replicas).delete(f"{DNIS}/{phone}", params={"force": "true"},
+                                                        headers=tenant.dnis_user)
+            assert deleted.status_code in (200, 404), deleted.text
+            created = await rng.choice(replicas).post(DNIS, json={"phoneNumber": phone}, headers=tenant.dnis_user)
+            assert created.status_code in (200, 409), created.text
+
+    await asyncio.gather(*(allocator(n) for n in range(8)), recreator())
+
+    assert await invariant_violations(db) == []
+    for phone in phones:
+        history = (await client.get(f"{DNIS}/{phone}/history", headers=tenant.dnis_user)).json()["allocations"]
+        assert len(history) > 5
+        for held in history:
+            at = await client.get(f"{DNIS}/{phone}/history", params={"at": held["allocatedAt"]},
+                                  headers=tenant.dnis_user)
+            assert [h["uniqueId"] for h in at.json()["allocations"]] == [held["uniqueId"]]
+
+
+@asynccontextmanager
+async def interaction_held(db, tenant: Tenant, uid: str) -> AsyncIterator[None]:
+    """Creates interaction `uid` in a transaction left open until the block ends: an allocation for
+    `uid` that begins meanwhile waits for it inside its own transaction, begun earlier."""
+    async with db.acquire() as conn, conn.transaction():
+        scope_id = await conn.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
+        await conn.execute("INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $2)", scope_id, uid)
+        yield
+
+
+async def until_waiting_for_a_lock(db) -> None:
+    while not await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        await asyncio.sleep(0.01)
+
+
+async def test_an_allocation_begun_before_a_forced_delete_of_its_number_starts_after_it(
+    client, db, tenant: Tenant
+) -> None:
+    """The allocation's transaction began before the number's previous holder was ended by a
+    forced delete (and the number created again); the allocation itself starts after that end,
+    so that history has one holder at any moment."""
+    [phone] = await add_phones(client, tenant, 1)
+    assert (await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)).text == phone
+    async with interaction_held(db, tenant, "u2"):
+        allocating = asyncio.create_task(client.post(ALLOCATE, json={"id": "u2"}, headers=tenant.web))
+        await until_waiting_for_a_lock(db)
+        deleted = await client.delete(f"{DNIS}/{phone}", params={"force": "true"}, headers=tenant.dnis_user)
+        assert deleted.status_code == 200
+        assert (await client.post(DNIS, json={"phoneNumber": phone}, headers=tenant.dnis_user)).status_code == 200
+    assert (await allocating).text == phone
+    history = (await client.get(f"{DNIS}/{phone}/history", headers=tenant.dnis_user)).json()["allocations"]
+    second, first = history
+    assert first["endedAt"] <= second["allocatedAt"]
+    at = await client.get(f"{DNIS}/{phone}/history", params={"at": second["allocatedAt"]}, headers=tenant.dnis_user)
+    assert [h["uniqueId"] for h in at.json()["allocations"]] == ["u2"]
+
+
+async def test_a_code_allocation_begun_before_a_free_of_that_code_starts_after_it(
+    client, db, tenant: Tenant, monkeypatch
+) -> None:
+    monkeypatch.setattr(dtmf.secrets, "choice", lambda digits: "7")  # every draw is 777777
+    code = (await client.post(f"{DNIS}/allocate/dtmf", json={"id": "u1"}, headers=tenant.web)).text
+    async with interaction_held(db, tenant, "u2"):
+        allocating = asyncio.create_task(client.post(f"{DNIS}/allocate/dtmf", json={"id": "u2"}, headers=tenant.web))
+        await until_waiting_for_a_lock(db)
+        freed = await client.post(f"{DNIS}/allocate/free/dtmf/{code}", headers=tenant.dnis_user)
+        assert freed.status_code == 200
+    assert (await allocating).text == code
+    first_ended, second_started = await db.fetchrow(
+        """SELECT max(ended_at) FILTER (WHERE unique_id = 'u1'), max(allocated_at) FILTER (WHERE unique_id = 'u2')
+           FROM allocations WHERE dtmf_code = $1""", code)
+    assert first_ended <= second_started
 
 
 async def test_the_database_refuses_a_second_open_allocation_of_a_phone(client, db, tenant: Tenant) -> None:

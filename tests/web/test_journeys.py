@@ -233,3 +233,11 @@ async def test_a_campaign_created_again_after_a_delete_starts_afresh(client, ten
     assert report.json()["totals"] == {"records": 0, "incomingCalls": 0, "smsSent": 0}
     answer = await count_call(client, tenant, token)
     assert (answer.status_code, answer.text) == (400, "missing or invalid parameter jpToken")
+
+
+@pytest.mark.parametrize("parameter", ["from", "to"])
+async def test_a_report_window_that_is_no_time_is_400_naming_its_parameter(client, tenant: Tenant, parameter) -> None:
+    await make_campaign(client, tenant)
+    response = await client.get(f"{base(tenant)}/jp/report/campaign/campaign1", params={parameter: "yesterday"},
+                                headers=tenant.headers("public"))
+    assert (response.status_code, response.text.split(":")[0]) == (400, parameter)

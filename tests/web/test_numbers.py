@@ -43,6 +43,20 @@ async def test_bulk_csv_creates_all(client, db, tenant: Tenant) -> None:
     assert await db.fetchval("SELECT enabled FROM phones WHERE phone_number = '15550000002'") is False
 
 
+async def test_bulk_csv_saved_with_a_byte_order_mark_creates_all(client, db, tenant: Tenant) -> None:
+    # Spreadsheets save "CSV UTF-8" with a byte-order mark before the header.
+    body = "\ufeffphoneNumber,groupName\n15550000001,sales\n".encode()
+    response = await client.post(f"{DNIS}/bulk", content=body, headers=tenant.dnis_user | {"Content-Type": "text/csv"})
+    assert (response.status_code, response.json()) == (200, {"created": 1})
+    assert await db.fetchval("SELECT group_name FROM phones") == "sales"
+
+
+async def test_bulk_csv_with_only_a_header_is_400_saying_so(client, tenant: Tenant) -> None:
+    response = await client.post(f"{DNIS}/bulk", content="phoneNumber,dnId\n",
+                                 headers=tenant.dnis_user | {"Content-Type": "text/csv"})
+    assert (response.status_code, response.text) == (400, "csv: no rows after the header")
+
+
 async def test_bulk_with_a_duplicate_creates_nothing_and_lists_it(client, db, tenant: Tenant) -> None:
     await add_phones(client, tenant, 1)
     body = [{"phoneNumber": "15550000001"}, {"phoneNumber": "15550000099"}, {"phoneNumber": "15550000099"}]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
+import pytest
+
 from tests.conftest import ADMIN_TOKEN, DNIS, Tenant, b64, serve_in_process
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -77,6 +79,18 @@ async def test_bad_setting_is_400_naming_the_field(client, tenant: Tenant) -> No
     response = await client.patch(f"{TENANTS}/{tenant.tenant_id}/settings", json={"dtmfDigits": 12}, headers=ADMIN)
     assert response.status_code == 400
     assert "dtmfDigits" in response.json()["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "message"), [
+    ("POST", TENANTS, b'{"tenantId": 5}', "tenantId: Expected `str`, got `int`"),
+    ("POST", TENANTS, b"[]", "body: Expected `object`, got `array`"),
+    ("POST", f"{TENANTS}/12345678/users", b'{"userId": "u"}', "body: Object missing required field `password`"),
+    ("PATCH", f"{TENANTS}/12345678/settings", b'{"dtmfDigits": ', "body: Input data was truncated"),
+    ("PATCH", f"{TENANTS}/12345678/settings", b'{"dtmfDigits": 5.0}', "dtmfDigits: must be an integer from 4 to 8"),
+])
+async def test_a_body_of_the_wrong_shape_is_400_in_json(client, tenant: Tenant, method, path, body, message) -> None:
+    response = await client.request(method, path, content=body, headers=ADMIN | {"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"message": message})
 
 
 async def test_pool_stats_count_states_and_the_last_hour(client, tenant: Tenant) -> None:

@@ -187,6 +187,7 @@ async def test_environment_and_group_choose_the_rows(client, db) -> None:
     ("12345678", {"days": 0}, 400, "days"),
     ("12345678", {"days": 367}, 400, "days"),
     ("12345678", {"days": "week"}, 400, "days"),
+    ("12345678", {"days": "7.0"}, 400, "days"),
 ])
 async def test_bad_sizing_request_is_a_json_error_naming_the_problem(
     client, tenant: Tenant, tenant_id: str, params: dict[str, object], status: int, named: str
@@ -248,6 +249,7 @@ async def test_planner_sizes_ten_thousand_erlangs(client) -> None:
     ("offeredLoad=1&phones=3&targetBlocking=0.01", "phones"),
     ("offeredLoad=1&phones=-1", "phones"),
     ("offeredLoad=1&phones=2.5", "phones"),
+    ("offeredLoad=1&phones=1e3", "phones"),
     ("offeredLoad=1&phones=99999999999", "phones"),
     ("offeredLoad=1&targetBlocking=0", "targetBlocking"),
     ("offeredLoad=1&targetBlocking=1", "targetBlocking"),
