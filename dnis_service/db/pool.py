@@ -34,6 +34,21 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 HUNG_SERVER_SECONDS = 1.0
 
 
+class _OneLineForAnUnreachableServer(logging.Filter):
+    """asyncpg logs each failed attempt to reopen the pool's floor of connections with a traceback;
+    while the database is down or failing over that is expected, and one line says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OSError):  # NoServerAvailable, a timeout, a refused connection
+            record.msg = f"{record.msg} error={type(error).__name__}: {error}"
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLineForAnUnreachableServer())
+
+
 def _bounded(timeout: float | None) -> float | None:
     """A statement's own timeout stands; else what is left of the deadline (None outside one: the
     connection's command_timeout)."""
@@ -103,6 +118,12 @@ class DeadlinePool(asyncpg.Pool):
         )
         self.statement_timeout_seconds = statement_timeout_seconds
         self._releasing: set[asyncio.Task[None]] = set()
+
+    def _schedule_min_size_maintenance(self) -> None:
+        """asyncpg reopens the pool's floor of connections in a task started from whoever closed
+        one, often a request: started in a context of its own, that task is not bound by the
+        request's deadline, which would fail each of its attempts once passed."""
+        contextvars.Context().run(super()._schedule_min_size_maintenance)  # type: ignore[misc]
 
     def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
         """Waiting for a connection, and for a new one to open, takes at most the deadline's budget."""
