@@ -34,21 +34,6 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 HUNG_SERVER_SECONDS = 1.0
 
 
-class _OneLineForAnUnreachableServer(logging.Filter):
-    """asyncpg logs each failed attempt to reopen the pool's floor of connections with a traceback;
-    while the database is down or failing over that is expected, and one line says it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, OSError):  # NoServerAvailable, a timeout, a refused connection
-            record.msg = f"{record.msg} error={type(error).__name__}: {error}"
-            record.exc_info = None
-        return True
-
-
-logging.getLogger("asyncpg.pool").addFilter(_OneLineForAnUnreachableServer())
-
-
 def _bounded(timeout: float | None) -> float | None:
     """A statement's own timeout stands; else what is left of the deadline (None outside one: the
     connection's command_timeout)."""
