@@ -308,6 +308,8 @@ async def test_planned_switchover(failover: Failover) -> None:
         primary.start()
 
     await failover.run("switchover", switch_over)
+    logs = "".join(service.log() for service in failover.services)
+    assert "database connection dropped: its server is read-only" in logs
 
 
 async def test_hung_primary(failover: Failover) -> None:
