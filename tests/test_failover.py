@@ -144,6 +144,10 @@ class Load:
             assert time.monotonic() < deadline, "the service did not recover after the promotion"
             await asyncio.sleep(0.05)
 
+    def longest_without_allocation(self, service: int) -> float:
+        granted = sorted(h.granted for h in self.holds if h.service == service)
+        return max(b - a for a, b in pairwise(granted))
+
     def held_twice(self) -> list[str]:
         """Phones granted to a second client before the first had sent its free."""
         twice = []
@@ -162,7 +166,7 @@ class Outage:
     """What callers saw of one failover, and what the new primary holds afterwards."""
 
     case: str
-    gap: float  # the longest time between two granted allocations
+    gap: float  # the longest time a service granted no allocation
     recovered_after_promotion: float
     codes: Counter[int | None]
     slowest: float
@@ -173,8 +177,9 @@ class Outage:
     def line(self) -> str:
         codes = ", ".join(f"{code or 'no answer'}: {count}" for code, count in sorted(
             self.codes.items(), key=lambda item: item[0] or 0))
-        return (f"{self.case}: allocations stopped for {self.gap:.2f} s, back {self.recovered_after_promotion:.2f} s "
-                f"after the promotion; answers {codes}; slowest {self.slowest:.2f} s; "
+        return (f"{self.case}: a service granted no allocation for {self.gap:.2f} s, "
+                f"back {self.recovered_after_promotion:.2f} s after the promotion; answers {codes}; "
+                f"slowest {self.slowest:.2f} s; "
                 f"{self.acknowledged} acknowledged, {self.lost} lost, {self.held_twice} held twice")
 
 
@@ -203,7 +208,6 @@ class Failover:
             recovered = await load.recovered(since=promoted)
             await asyncio.sleep(STEADY_SECONDS)
         answers = load.allocations + load.frees
-        granted = sorted(h.granted for h in load.holds)
         db = await asyncpg.connect(self.cluster.standby.url)
         try:
             stored = {(r["unique_id"], r["phone_number"]) for r in await db.fetch(
@@ -213,7 +217,7 @@ class Failover:
             await db.close()
         outage = Outage(
             case=case,
-            gap=max(b - a for a, b in pairwise(granted)),
+            gap=max(load.longest_without_allocation(service) for service in range(len(self.services))),
             recovered_after_promotion=recovered - promoted,
             codes=Counter(a.status for a in answers),
             slowest=max(a.seconds for a in answers),
