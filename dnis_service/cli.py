@@ -16,7 +16,6 @@ from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -24,6 +23,7 @@ from dnis_service import demo
 from dnis_service.config import ConfigError, Settings
 from dnis_service.db.migrations import migrate
 from dnis_service.db.pool import CONNECT_TIMEOUT_SECONDS, create_pool
+from dnis_service.db.servers import Servers, where
 from dnis_service.domain import phones, sizing, tenants
 from dnis_service.domain.errors import DnisError
 from dnis_service.logs import configure_logging
@@ -33,12 +33,6 @@ log = logging.getLogger("dnis_service")
 
 class StartupError(Exception):
     """A problem that stops the command with one line and exit status 2."""
-
-
-def _where(url: str) -> str:
-    """The server part of a database URL, without credentials, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 def database_url(settings: Settings) -> str:
@@ -58,15 +52,15 @@ def database_url(settings: Settings) -> str:
 async def check_database(url: str) -> None:
     """Connect once, so that an unreachable database stops start-up with one clear line."""
     try:
-        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
+        conn = await Servers(url).connect(timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
         reason = str(error) or type(error).__name__
-        raise StartupError(f"cannot connect to the database at {_where(url)}: {reason}") from None
+        raise StartupError(f"cannot connect to the database at {where(url)}: {reason}") from None
     await conn.close()
 
 
 async def _migrate(url: str) -> None:
-    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+    conn = await Servers(url).connect(timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         applied = await migrate(conn)
     finally:

@@ -59,6 +59,19 @@ class _RequestFields(logging.Filter):
         return True
 
 
+class _ExpectedOutage(logging.Filter):
+    """asyncpg's pool logs a traceback each time it fails to reconnect while the database is
+    down; the outage is expected and is reported in one line (the reason kept), as ours are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} error={type(error).__name__}: {error}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def _formatter(log_format: str) -> logging.Formatter:
     if log_format == "text":
         return logging.Formatter(TEXT_FORMAT)
@@ -87,3 +100,4 @@ def configure_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.addHandler(log_handler(log_format))
     root.setLevel(level)
+    logging.getLogger("asyncpg.pool").addFilter(_ExpectedOutage())

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -275,6 +276,29 @@ async def add_phones(client: httpx.AsyncClient, tenant: Tenant, count: int, grou
     response = await client.post(f"{DNIS}/bulk", json=phones, headers=tenant.dnis_user)
     assert response.status_code == 200, response.text
     return [p["phoneNumber"] for p in phones]
+
+
+async def add_raw_phones(db: asyncpg.Pool, tenant_id: str, count: int) -> None:
+    """`count` phones 5500001… in the tenant's default environment, straight into the table."""
+    await db.execute(
+        "INSERT INTO phones (scope_id, phone_number) SELECT s.scope_id, (5500000 + n)::text "
+        "FROM scopes s, generate_series(1, $2) n WHERE s.tenant_id = $1",
+        tenant_id, count,
+    )
+
+
+# Far less than the credential cache's 30 s: a change that is only seen after this long was never seen.
+NOTICE_SECONDS = 5.0
+
+
+async def status_once_settled(client: httpx.AsyncClient, path: str, headers: dict[str, str], wanted: int) -> int:
+    """The answer's status, asked again until it is `wanted` or NOTICE_SECONDS have passed."""
+    deadline = time.monotonic() + NOTICE_SECONDS
+    while True:
+        status = (await client.get(path, headers=headers)).status_code
+        if status == wanted or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.02)
 
 
 async def expire_phone(

@@ -57,6 +57,13 @@ def test_import_with_a_bad_row_exits_non_zero_naming_it_and_writes_nothing(on_db
 @pytest.mark.parametrize(("env", "expected"), [
     ({"DNIS_PORT": "abc"}, "DNIS_PORT"),
     ({"DNIS_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/x"}, "cannot connect to the database at 127.0.0.1:1/x"),
+    # A Patroni cluster's host list, in both of its forms: each server named, and why it refused.
+    ({"DNIS_DATABASE_URL": "postgresql://u:p@127.0.0.1:1,127.0.0.2:2/x?target_session_attrs=read-write"},
+     "cannot connect to the database at 127.0.0.1:1,127.0.0.2:2/x: 127.0.0.1:1: "),
+    ({"DNIS_DATABASE_URL": "postgresql://u:p@/x?host=127.0.0.1,127.0.0.2&port=1,2"},
+     "cannot connect to the database at 127.0.0.1:1,127.0.0.2:2/x: 127.0.0.1:1: "),
+    ({"DNIS_DATABASE_URL": "postgresql://u:p@/x?host=127.0.0.1,127.0.0.2&port=1,2,3"},
+     "cannot connect to the database at 127.0.0.1,127.0.0.2/x: 3 ports for 2 hosts"),
 ])
 def test_bad_setting_stops_serve_with_one_clear_line(env: dict[str, str], expected: str) -> None:
     result = run("serve", env=env, timeout=30)

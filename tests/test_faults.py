@@ -14,14 +14,23 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import psutil
 import pytest
 
 from dnis_service.db.embedded import start_embedded
 from dnis_service.db.migrations import migrate
 from dnis_service.web.operations import READY_TIMEOUT_SECONDS
-from tests.conftest import DNIS, DNIS_SOAP, SOAP_ENV, Tenant, make_tenant, post_soap, with_database
+from tests.conftest import (
+    DNIS,
+    DNIS_SOAP,
+    SOAP_ENV,
+    Tenant,
+    add_raw_phones,
+    make_tenant,
+    post_soap,
+    with_database,
+)
 from tests.invariants import invariant_violations
+from tests.replication import resume, suspend
 from tests.service_process import ServiceProcess
 
 UNAVAILABLE = "The database is unavailable; try again shortly"
@@ -45,20 +54,12 @@ class OwnServer:
 
     @contextmanager
     def hung(self) -> Iterator[None]:
-        """The server stops answering until the block ends (SIGSTOP on the postmaster, then on every
-        backend; SIGCONT after): its connections stay open and new ones are accepted by the kernel
-        but never answered, as with a hung or partitioned database."""
-        postmaster = psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
-        postmaster.suspend()
-        stopped = [postmaster]
+        """The server stops answering until the block ends (tests/replication.py: suspend)."""
+        stopped = suspend(self.pgdata)
         try:
-            for process in postmaster.children(recursive=True):
-                process.suspend()
-                stopped.append(process)
             yield
         finally:
-            for process in reversed(stopped):
-                process.resume()
+            resume(stopped)
 
 
 @pytest.fixture
@@ -79,14 +80,6 @@ async def own_db(own_server: OwnServer) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(own_server.url, min_size=1, max_size=4)
     yield pool
     await pool.close()
-
-
-async def add_raw_phones(db: asyncpg.Pool, tenant_id: str, count: int) -> None:
-    await db.execute(
-        "INSERT INTO phones (scope_id, phone_number) SELECT s.scope_id, (5500000 + n)::text "
-        "FROM scopes s, generate_series(1, $2) n WHERE s.tenant_id = $1",
-        tenant_id, count,
-    )
 
 
 async def test_database_outage_gives_503_then_recovers_by_itself(own_server, own_db, tmp_path) -> None:

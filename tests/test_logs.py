@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -138,3 +140,19 @@ def test_service_process_writes_only_json_lines(server_url: str, tmp_path: Path)
     assert [line["request_id"] for line in lines if line["message"].startswith("allocated")] == ["p-1"]
     access = [line for line in lines if line["logger"] == ACCESS and line["route"] == ALLOCATE]
     assert [(line["status"], line["tenant"], line["request_id"]) for line in access] == [(200, "12345678", "p-1")]
+
+
+def test_asyncpg_reconnect_failures_are_one_line_with_the_reason() -> None:
+    """While the database is down asyncpg's pool logs each failed reconnection with a traceback."""
+    code = """
+import logging
+from dnis_service.logs import configure_logging
+configure_logging("text", "INFO")
+try:
+    raise ConnectionRefusedError("connection refused")
+except OSError:
+    logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    [line] = result.stderr.splitlines()
+    assert line.endswith("retrying error=ConnectionRefusedError: connection refused")

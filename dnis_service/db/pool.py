@@ -4,7 +4,9 @@ hanging request.
 
 Within a deadline (db/deadline.py; every HTTP request has one) the waits for a pool connection,
 for a new connection and for each statement share it; outside one, each gets the statement
-timeout. Giving a connection back never waits on the server.
+timeout. Giving a connection back never waits on the server. New connections go to the URL's
+read-write server, found server by server (db/servers.py); a connection whose server turned
+read-only (a primary fenced or demoted in a switchover) is dropped when it is given back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import asyncio
 import contextvars
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -20,6 +24,7 @@ import asyncpg.pool
 
 from dnis_service.db import queries
 from dnis_service.db.deadline import budget, remaining
+from dnis_service.db.servers import Servers
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +45,36 @@ class DeadlineConnection(asyncpg.Connection):
     BEGIN, COMMIT and ROLLBACK through execute(), so those are bounded too: a ROLLBACK after the
     deadline fails at once instead of waiting on a hung server."""
 
+    # Set once a statement was refused because the server takes no writes any more.
+    server_read_only = False
+
+    @contextmanager
+    def _noting_read_only_server(self) -> Iterator[None]:
+        try:
+            yield
+        except asyncpg.exceptions.ReadOnlySQLTransactionError:
+            self.server_read_only = True
+            raise
+
     async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
-        return await super().execute(query, *args, timeout=_bounded(timeout))
+        with self._noting_read_only_server():
+            return await super().execute(query, *args, timeout=_bounded(timeout))
 
     async def fetch(self, query: str, *args: object, timeout: float | None = None, record_class: Any = None) -> Any:
-        return await super().fetch(query, *args, timeout=_bounded(timeout), record_class=record_class)
+        with self._noting_read_only_server():
+            return await super().fetch(query, *args, timeout=_bounded(timeout), record_class=record_class)
 
     async def fetchrow(self, query: str, *args: object, timeout: float | None = None, record_class: Any = None) -> Any:
-        return await super().fetchrow(query, *args, timeout=_bounded(timeout), record_class=record_class)
+        with self._noting_read_only_server():
+            return await super().fetchrow(query, *args, timeout=_bounded(timeout), record_class=record_class)
 
     async def fetchval(self, query: str, *args: object, column: int = 0, timeout: float | None = None) -> Any:
-        return await super().fetchval(query, *args, column=column, timeout=_bounded(timeout))
+        with self._noting_read_only_server():
+            return await super().fetchval(query, *args, column=column, timeout=_bounded(timeout))
 
     async def copy_records_to_table(self, table_name: str, *, timeout: float | None = None, **options: Any) -> str:
-        return await super().copy_records_to_table(table_name, timeout=_bounded(timeout), **options)
-
-
-async def _connect(dsn: str | None = None, **options: Any) -> DeadlineConnection:
-    """A new connection, whose connect timeout is cut to the deadline's budget."""
-    options["timeout"] = budget(options.get("timeout", CONNECT_TIMEOUT_SECONDS))
-    connection: DeadlineConnection = await asyncpg.connect(dsn, **options)
-    return connection
+        with self._noting_read_only_server():
+            return await super().copy_records_to_table(table_name, timeout=_bounded(timeout), **options)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -77,15 +91,24 @@ class DeadlinePool(asyncpg.Pool):
     """The pool of the service: see the module's docstring."""
 
     def __init__(self, url: str, min_size: int, max_size: int, statement_timeout_seconds: float) -> None:
+        # The one place that opens connections, for the pool and for dedicated_connection().
+        self.servers = Servers(url)
         super().__init__(
-            url, min_size=min_size, max_size=max_size, max_queries=50_000, max_inactive_connection_lifetime=300.0,
-            connect=_connect, init=_init_connection, reset=_nothing_to_reset, loop=None,
+            min_size=min_size, max_size=max_size, max_queries=50_000, max_inactive_connection_lifetime=300.0,
+            # The stubs want asyncpg.connect's signature; the pool passes only keyword options.
+            connect=self.servers.connect,  # type: ignore[arg-type]
+            init=_init_connection, reset=_nothing_to_reset, loop=None,
             connection_class=DeadlineConnection, record_class=asyncpg.Record,
             timeout=CONNECT_TIMEOUT_SECONDS, command_timeout=statement_timeout_seconds,
         )
-        self.url = url
         self.statement_timeout_seconds = statement_timeout_seconds
         self._releasing: set[asyncio.Task[None]] = set()
+
+    def _schedule_min_size_maintenance(self) -> None:
+        """asyncpg reopens the pool's floor of connections in a task started from whoever closed
+        one, often a request: started in a context of its own, that task is not bound by the
+        request's deadline, which would fail each of its attempts once passed."""
+        contextvars.Context().run(super()._schedule_min_size_maintenance)  # type: ignore[misc]
 
     def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
         """Waiting for a connection, and for a new one to open, takes at most the deadline's budget."""
@@ -100,6 +123,10 @@ class DeadlinePool(asyncpg.Pool):
         dropped. Its task starts outside the borrower's deadline, which has passed.
         """
         con: DeadlineConnection | None = connection._con  # type: ignore[attr-defined]
+        if con is not None and con.server_read_only:
+            log.warning("database connection dropped: its server is read-only")
+            con.terminate()  # which gives its place in the pool back
+            return
         # asyncpg's own test, before a release, of a connection that is cancelling a statement.
         if con is None or not (con.is_in_transaction() or con._protocol._is_cancelling()):  # type: ignore[attr-defined]
             await super().release(connection, timeout=HUNG_SERVER_SECONDS)
@@ -131,10 +158,11 @@ class DeadlinePool(asyncpg.Pool):
     async def dedicated_connection(self, application_name: str) -> DeadlineConnection:
         """A connection of its own outside the pool (the credential listener's), opened and
         bounded like the pool's."""
-        return await _connect(
-            self.url, timeout=CONNECT_TIMEOUT_SECONDS, command_timeout=self.statement_timeout_seconds,
+        connection: DeadlineConnection = await self.servers.connect(
+            timeout=CONNECT_TIMEOUT_SECONDS, command_timeout=self.statement_timeout_seconds,
             connection_class=DeadlineConnection, server_settings={"application_name": application_name},
         )
+        return connection
 
 
 async def create_pool(

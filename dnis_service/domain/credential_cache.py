@@ -6,7 +6,10 @@ commits; every replica listens on a connection of its own and empties its cache 
 notification, so a revoked key or a deleted user is refused within milliseconds on every replica.
 The cache answers only while that connection is up (a notification could be missed otherwise),
 and an entry is kept at most `seconds`: the bound on staleness should the connection die without
-anyone noticing, until the next ping finds out.
+anyone noticing, until the next ping finds out. The ping runs every second and also asks whether
+the server still takes writes: after a failover, notifications come from the new primary, so a
+listener left on a hung or demoted old one stops the cache's answers within about two seconds,
+and the next connection goes to the new primary (db/servers.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections import OrderedDict
 
 import asyncpg
 
-from dnis_service.db.pool import DeadlinePool
+from dnis_service.db.pool import HUNG_SERVER_SECONDS, DeadlinePool
 from dnis_service.db.queries import query
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "dnis_credentials"
 LISTENER_NAME = "dnis-service credential listener"  # its application_name in pg_stat_activity
 _SIZE = 10_000
-_PING_SECONDS = 10.0
+_PING_SECONDS = 1.0
 _RECONNECT_SECONDS = 1.0
 
 
@@ -84,7 +87,8 @@ class CredentialCache:
                 try:
                     await asyncio.wait_for(closed.wait(), _PING_SECONDS)
                 except TimeoutError:
-                    await conn.fetchval("SELECT 1")
+                    if not await conn.fetchval(query("listener_ping"), timeout=HUNG_SERVER_SECONDS):
+                        raise ConnectionResetError("the listening connection's server is read-only") from None
             raise ConnectionResetError("the listening connection closed")
         finally:
             self.listening = False

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncpg
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
-# The database cannot be reached, is shutting down or restarting, or its database is gone:
-# the request may succeed later, so adapters answer "unavailable" rather than "internal error".
+# The database cannot be reached, is shutting down or restarting, or its database is gone, or
+# no server of the URL is a read-write primary (db/servers.py raises a ConnectionError), or a
+# connection's server turned read-only (a switchover demotes it): the request may succeed
+# later, so adapters answer "unavailable" rather than "internal error".
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InvalidCatalogNameError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
     OSError,
     TimeoutError,
 )

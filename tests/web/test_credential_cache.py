@@ -11,11 +11,17 @@ import httpx
 import pytest
 
 from dnis_service.domain.credential_cache import LISTENER_NAME
-from tests.conftest import ADMIN_TOKEN, DNIS, Tenant, add_phones, serve_in_process
+from tests.conftest import (
+    ADMIN_TOKEN,
+    DNIS,
+    NOTICE_SECONDS,
+    Tenant,
+    add_phones,
+    serve_in_process,
+    status_once_settled,
+)
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-# Far less than the cache's 30 s: a change that is only seen after this long was never seen.
-NOTICE_SECONDS = 5.0
 LISTENERS = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()"
 
 
@@ -25,16 +31,6 @@ async def new_dnis_key(client: httpx.AsyncClient, tenant: Tenant) -> tuple[str, 
     assert response.status_code == 201, response.text
     created = response.json()
     return created["applicationId"], {"Tenant-Id": tenant.tenant_id, "Application-Key": created["applicationKey"]}
-
-
-async def status_once_settled(client: httpx.AsyncClient, path: str, headers: dict[str, str], wanted: int) -> int:
-    """The answer's status, asked again until it is `wanted` or NOTICE_SECONDS have passed."""
-    deadline = time.monotonic() + NOTICE_SECONDS
-    while True:
-        status = (await client.get(path, headers=headers)).status_code
-        if status == wanted or time.monotonic() > deadline:
-            return status
-        await asyncio.sleep(0.02)
 
 
 async def listener_pid(db) -> int:
