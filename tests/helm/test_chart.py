@@ -274,3 +274,14 @@ def test_dashboard_panels_fit_the_grid_without_overlapping(shipped_dashboard) ->
         apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
                  or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
         assert apart, f"{one_title} overlaps {other_title}"
+
+
+def test_every_metric_the_dashboard_and_alerts_use_is_one_the_service_exports(shipped_dashboard) -> None:
+    from dnis_service import metrics
+
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    exported = {family.name + suffix for family in metrics.REGISTRY.collect() for suffix in suffixes[family.type]}
+    rules = yaml.safe_dump([o for o in render(VALUE_FILES["all-on"]) if o["kind"] == "PrometheusRule"])
+    expressions = [t["expr"] for panel in shipped_dashboard["panels"] for t in panel["targets"]]
+    used = set(re.findall(r"\bdnis_[a-z_]+", " ".join(expressions) + rules))
+    assert used - exported == set()
