@@ -21,14 +21,28 @@ class JsonBodyRequest(Request[Any, Any, Any]):
         try:
             value = await super().json()
         except SerializationException as error:
-            raise ClientException(str(error)) from None
+            # msgspec 0.23 and later refuse invalid UTF-8 themselves, without saying where.
+            utf8 = await self._utf8_error() if "UTF-8" in str(error) else None
+            raise ClientException(utf8 or str(error)) from None
         except UnicodeDecodeError as error:
-            raise ClientException(f"JSON is not valid UTF-8 (byte {error.start})") from None
+            raise ClientException(utf8_error(error)) from None
         except RecursionError:
             raise ClientException(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep") from None
         if not nested_at_most(value, MAX_JSON_DEPTH):
             raise ClientException(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep")
         return value
+
+    async def _utf8_error(self) -> str | None:
+        """The invalid UTF-8 in the body, if that is what the decoder refused."""
+        try:
+            (await self.body()).decode()
+        except UnicodeDecodeError as error:
+            return utf8_error(error)
+        return None
+
+
+def utf8_error(error: UnicodeDecodeError) -> str:
+    return f"JSON is not valid UTF-8 (byte {error.start})"
 
 
 def nested_at_most(value: Any, levels: int) -> bool:
