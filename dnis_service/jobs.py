@@ -111,7 +111,7 @@ async def purge_history(db: asyncpg.Pool, retention_days: int, batch: int = PURG
     """Delete history, idle interactions and hourly traffic older than the retention period, in small
     batches so that allocations never wait behind a long delete."""
     purged = 0
-    for name in ("purge_history", "purge_interactions", "purge_pool_traffic"):
+    for name in ("purge_history", "purge_phone_history", "purge_interactions", "purge_pool_traffic"):
         for _ in range(PURGE_MAX_BATCHES):
             status = await db.execute(query(name), retention_days, batch)
             deleted = int(status.split()[-1])

@@ -307,27 +307,18 @@ async def expire_phone(
     """Move a live allocation's expiry to `seconds_ago` before now, as if its timeout had run out;
     with held_seconds, also move its start back, so that it was held that long.
 
-    Locks the phone row first, in the service's lock order, so it races the service safely.
+    One statement: it waits for the phone's state row like the service's own statements do.
     """
-    async with db.acquire() as conn, conn.transaction():
-        if await conn.fetchval(
-            "SELECT allocation_id FROM phones WHERE phone_number = $1 FOR UPDATE", phone_number
-        ) is None:
-            return
-        await conn.execute(
-            # clock_timestamp(): the allocation may have begun after this transaction did.
-            """UPDATE allocations
-               SET allocated_at = coalesce(clock_timestamp() - make_interval(secs => $2::float8 + $3::float8),
-                                           allocated_at),
-                   expires_at = clock_timestamp() - make_interval(secs => $2)
-               WHERE phone_number = $1 AND ended_at IS NULL""",
-            phone_number, float(seconds_ago), None if held_seconds is None else float(held_seconds),
-        )
-        await conn.execute(
-            """UPDATE phones p SET expires_at = a.expires_at FROM allocations a
-               WHERE p.phone_number = $1 AND a.allocation_id = p.allocation_id""",
-            phone_number,
-        )
+    await db.execute(
+        # clock_timestamp(): the allocation may have begun after this statement did.
+        """UPDATE phone_states s
+           SET allocated_at = coalesce(clock_timestamp() - make_interval(secs => $2::float8 + $3::float8),
+                                       s.allocated_at),
+               expires_at = clock_timestamp() - make_interval(secs => $2)
+           FROM phones p
+           WHERE p.phone_id = s.phone_id AND p.phone_number = $1 AND s.held""",
+        phone_number, float(seconds_ago), None if held_seconds is None else float(held_seconds),
+    )
 
 
 async def set_policy(client: httpx.AsyncClient, tenant_id: str, **changes: int | None) -> None:

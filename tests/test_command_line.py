@@ -134,9 +134,9 @@ async def test_pool_sizing_prints_a_table_with_a_line_per_group(on_db, db, tmp_p
     assert run("phones", "import", "cli-tenant", str(csv_file), env=on_db).returncode == 0
     # 90 allocations two hours ago, each held 120 s: 3 Erlangs in the busy hour.
     await db.execute(
-        """INSERT INTO allocations (scope_id, kind, phone_number, group_name, unique_id, allocated_at, expires_at,
-                                    ended_at, end_reason)
-           SELECT s.scope_id, 'phone', (8000000000 + n)::text, 'sales', 'h' || n, at, at + interval '1 hour',
+        """INSERT INTO phone_history (scope_id, phone_number, group_name, unique_id, allocated_at, expires_at,
+                                      ended_at, end_reason)
+           SELECT s.scope_id, (8000000000 + n)::text, 'sales', 'h' || n, at, at + interval '1 hour',
                   at + interval '120 seconds', 'freed'
            FROM scopes s, generate_series(1, 90) n,
                 LATERAL (SELECT date_trunc('hour', now(), 'UTC') - interval '2 hours' AS at) t

@@ -211,7 +211,7 @@ class Failover:
         db = await asyncpg.connect(self.cluster.standby.url)
         try:
             stored = {(r["unique_id"], r["phone_number"]) for r in await db.fetch(
-                "SELECT unique_id, phone_number FROM allocations")}
+                "SELECT unique_id, phone_number FROM phone_allocations")}
             violations = await invariant_violations(db)
         finally:
             await db.close()
@@ -251,7 +251,7 @@ class Failover:
         db = await asyncpg.connect(self.cluster.standby.url)
         try:
             deadline = time.monotonic() + RECOVERY_SECONDS
-            while await db.fetchval("SELECT ended_at FROM allocations WHERE unique_id = 'expiring'") is None:
+            while await db.fetchval("SELECT ended_at FROM phone_history WHERE unique_id = 'expiring'") is None:
                 assert time.monotonic() < deadline, "the release job did not come back"
                 await asyncio.sleep(0.2)
         finally:

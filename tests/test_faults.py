@@ -149,7 +149,7 @@ async def test_hung_database_gives_prompt_503s_then_recovers_by_itself(own_serve
                 await asyncio.sleep(0.2)
             assert (await http.get("/health/ready")).status_code == 200
             # The release job came back too: it ends the allocation that just expired.
-            while await own_db.fetchval("SELECT ended_at FROM allocations WHERE unique_id = 'after'") is None:
+            while await own_db.fetchval("SELECT ended_at FROM phone_history WHERE unique_id = 'after'") is None:
                 assert time.monotonic() < deadline + 30, "the release job did not come back"
                 await asyncio.sleep(0.2)
     assert "Traceback" not in service.log()
@@ -182,7 +182,7 @@ async def test_sigkill_mid_load_leaves_the_data_consistent(own_server, own_db, t
         await asyncio.gather(*workers)
 
     assert await invariant_violations(own_db) == []
-    assert await own_db.fetchval("SELECT count(*) FROM allocations") > 10
+    assert await own_db.fetchval("SELECT count(*) FROM phone_allocations") > 10
     with ServiceProcess(own_server.url, tmp_path) as restarted:
         response = httpx.post(f"{restarted.url}{DNIS}/allocate/new", json={"id": "after"}, headers=tenant.web)
         assert response.status_code == 200
@@ -213,4 +213,4 @@ async def test_sigterm_drains_in_flight_requests_then_stops_jobs_and_pool(db, da
     log = service.log()
     assert "scheduler stopped" in log
     assert "database pool closed" in log
-    assert await db.fetchval("SELECT end_reason FROM allocations") == "freed"
+    assert await db.fetchval("SELECT end_reason FROM phone_history") == "freed"

@@ -42,14 +42,9 @@ async def hold_phones(db: asyncpg.Pool, tenant: Tenant, count: int, expires_in: 
         scope_id, prefix, count,
     )
     await db.execute(
-        f"""WITH held AS (
-               INSERT INTO allocations (scope_id, kind, phone_id, phone_number, unique_id, allocated_at, expires_at)
-               SELECT scope_id, 'phone', phone_id, phone_number, 'i' || phone_id, now() - interval '1 hour',
-                      now() + interval '{expires_in}'
-               FROM phones WHERE scope_id = $1 AND allocation_id IS NULL
-               RETURNING allocation_id, phone_id, expires_at)
-           UPDATE phones p SET allocation_id = h.allocation_id, expires_at = h.expires_at
-           FROM held h WHERE p.phone_id = h.phone_id""",
+        f"""UPDATE phone_states SET held = true, unique_id = 'i' || phone_id,
+                   allocated_at = now() - interval '1 hour', expires_at = now() + interval '{expires_in}'
+            WHERE scope_id = $1 AND NOT held""",
         scope_id,
     )
 
@@ -58,16 +53,16 @@ async def test_release_job_ends_expired_allocations_as_expired_at_their_expiry(d
     await hold_phones(db, tenant, 30, "-1 minute")
     before = releases(tenant.tenant_id)
     assert await release_expired(db, batch=7) == 30
-    rows = await db.fetch("SELECT end_reason, ended_at = expires_at AS exact FROM allocations")
+    rows = await db.fetch("SELECT end_reason, ended_at = expires_at AS exact FROM phone_history")
     assert {(r["end_reason"], r["exact"]) for r in rows} == {("expired", True)}
-    assert await db.fetchval("SELECT count(*) FROM phones WHERE allocation_id IS NOT NULL") == 0
+    assert await db.fetchval("SELECT count(*) FROM phone_states WHERE held") == 0
     assert releases(tenant.tenant_id) - before == 30
 
 
 async def test_release_job_leaves_live_allocations_alone(db, tenant: Tenant) -> None:
     await hold_phones(db, tenant, 5, "1 hour")
     assert await release_expired(db) == 0
-    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at IS NULL") == 5
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations WHERE ended_at IS NULL") == 5
 
 
 async def test_release_job_ends_expired_dtmf_codes(db, tenant: Tenant) -> None:
@@ -93,7 +88,7 @@ async def test_two_replicas_sweeping_together_release_each_allocation_once(
         await other.close()
     assert sum(counts) == 3000
     assert all(count > 0 for count in counts), "both replicas should have taken part"
-    assert await db.fetchval("SELECT count(*) FROM allocations WHERE end_reason = 'expired'") == 3000
+    assert await db.fetchval("SELECT count(*) FROM phone_history WHERE end_reason = 'expired'") == 3000
     assert releases(tenant.tenant_id) - before == 3000
 
 
@@ -175,18 +170,19 @@ async def test_retention_purges_only_history_older_than_the_period(
 async def test_retention_keeps_interactions_that_hold_something(db, tenant: Tenant) -> None:
     await hold_phones(db, tenant, 1, "1 hour")
     await db.execute("INSERT INTO interactions (scope_id, unique_id, updated_at) "
-                     "SELECT scope_id, unique_id, now() - interval '60 days' FROM allocations")
+                     "SELECT scope_id, unique_id, now() - interval '60 days' FROM phone_allocations")
     await purge_history(db, retention_days=30)
     assert await db.fetchval("SELECT count(*) FROM interactions") == 1
 
 
 async def phones_statistics(db: asyncpg.Pool, ready: str) -> asyncpg.Record:
-    """pg_stat_user_tables for phones once `ready` (a condition on it) holds; the statistics
+    """pg_stat_user_tables for the phones' state rows once `ready` (a condition on it) holds; the statistics
     arrive about a second after the transactions they count."""
     deadline = time.monotonic() + 10
     while True:
         row = await db.fetchrow(
-            f"SELECT n_dead_tup, vacuum_count, ({ready}) AS ready FROM pg_stat_user_tables WHERE relname = 'phones'")
+            f"SELECT n_dead_tup, vacuum_count, ({ready}) AS ready FROM pg_stat_user_tables "
+            "WHERE relname = 'phone_states'")
         if row["ready"] or time.monotonic() > deadline:
             return row
         await asyncio.sleep(0.1)
@@ -197,7 +193,7 @@ async def test_phones_are_vacuumed_once_dead_row_versions_pile_up(db, tenant: Te
     assert await vacuum_phones(db) is False
     async with db.acquire() as conn:
         for _ in range(VACUUM_MIN_DEAD_ROWS // 100 + 10):  # each phone changes hands that often
-            await conn.execute("UPDATE phones SET released_at = now()")
+            await conn.execute("UPDATE phone_states SET released_at = now()")
         await conn.execute("SELECT pg_stat_force_next_flush()")
     assert (await phones_statistics(db, f"n_dead_tup >= {VACUUM_MIN_DEAD_ROWS}"))["ready"]
     assert await vacuum_phones(db) is True

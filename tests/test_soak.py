@@ -67,7 +67,7 @@ async def test_two_processes_under_load_never_double_allocate(db, database_url, 
             await asyncio.gather(*(client(n) for n in range(CLIENTS)))
             # Let the last allocations expire and the release job end them.
             for _ in range(50):
-                if await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at IS NULL") == 0:
+                if await db.fetchval("SELECT count(*) FROM phone_allocations WHERE ended_at IS NULL") == 0:
                     break
                 await asyncio.sleep(0.2)
             texts = [(await http.get(f"{url}/metrics")).text for url in replicas]
@@ -75,7 +75,7 @@ async def test_two_processes_under_load_never_double_allocate(db, database_url, 
     assert set(outcomes) <= {200, 403, 409}, outcomes
     assert len(granted) > 200, "the soak should have made a few hundred allocations"
     assert await invariant_violations(db) == []
-    history = {r["unique_id"]: r for r in await db.fetch("SELECT * FROM allocations")}
+    history = {r["unique_id"]: r for r in await db.fetch("SELECT * FROM phone_allocations")}
     assert {uid: history[uid]["phone_number"] for uid, _ in granted} == dict(granted)
     assert all(r["ended_at"] is not None and r["end_reason"] in ("freed", "expired") for r in history.values())
     by_reason = {

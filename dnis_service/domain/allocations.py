@@ -23,12 +23,12 @@ from dnis_service.domain.errors import (
     PoolExhausted,
 )
 from dnis_service.domain.interactions import lookup_columns, save_user_data
-from dnis_service.domain.transactions import Transaction, transaction
+from dnis_service.domain.transactions import transaction
 
 log = logging.getLogger(__name__)
 
-# A unique violation here means another transaction won a race that the row locks cannot
-# cover (two first-time allocations of one DTMF code); trying again resolves it.
+# Reads of a phone's holder before freeing it: it can change hands between the read and the end
+# only so many times in a row.
 _ATTEMPTS = 5
 
 
@@ -95,105 +95,30 @@ async def allocate_phone(
         wanted_group = None if group is None else inputs.group_name(group, "group")
         seconds = timeout_seconds(timeout, caller, limits)
         lookup_columns(attributes or {})
-    for _ in range(_ATTEMPTS):
-        try:
-            # The common case in one statement, outside any transaction: the first allocation of an
-            # interaction while a phone is free. Otherwise (an interaction seen before, attributes
-            # to record, no free phone) the allocation transaction takes over.
-            claimed = None if attributes else await _claim_free_phone(
-                db, caller, uid, wanted_group, seconds, interaction_locked=False)
-            if claimed is not None:
-                allocation, new = claimed, True
-            else:
-                async with transaction(db, caller.tenant_id) as tx:
-                    allocation, new = await _allocate_phone(tx, caller, uid, wanted_group, seconds, attributes or {})
-        except asyncpg.UniqueViolationError:
-            continue
-        except PoolExhausted:
-            metrics.allocation_refused(caller.tenant_id, wanted_group or "", "exhausted")
-            # Kept for pool sizing (domain/sizing.py): a refusal is part of the load the pool was offered.
-            await db.execute(query("count_refusal"), caller.scope_id, wanted_group or "")
-            raise
-        if new:
-            metrics.allocation_made(caller.tenant_id, allocation.group, "phone")
-            log.info("allocated tenant=%s env=%s phone=%s interaction=%r expires=%s", caller.tenant_id,
-                     caller.environment, allocation.phone_number, uid, allocation.expires_at.isoformat())
-        return allocation
-    raise PoolExhausted()
-
-
-async def _allocate_phone(
-    tx: Transaction, caller: Caller, uid: str, group: str | None, seconds: int, attributes: Mapping[str, object]
-) -> tuple[Allocation, bool]:
-    """The allocation, and whether it is new (False: the interaction already held it)."""
-    held = await live_allocation_of(tx, caller, uid, "phone", group, attributes)
-    if held is not None:
-        return held, False
-    claimed = await _claim_free_phone(tx.conn, caller, uid, group, seconds, interaction_locked=True)
-    if claimed is not None:
-        return claimed, True
-    quarantine = float(caller.policy.quarantine_seconds)
-    if group is None:
-        phone = await tx.conn.fetchrow(query("pick_expired_phone"), caller.scope_id, quarantine)
-    else:
-        phone = await tx.conn.fetchrow(query("pick_expired_phone_in_group"), caller.scope_id, quarantine, group)
-    if phone is None:
-        raise PoolExhausted()
-    await tx.end_allocation(phone["allocation_id"], "expired")
-    row = await tx.conn.fetchrow(
-        query("insert_phone_allocation"),
-        caller.scope_id, phone["phone_id"], phone["phone_number"], phone["group_name"], uid, float(seconds),
-    )
-    assert row is not None
-    allocation = Allocation(
-        unique_id=uid, group=phone["group_name"], allocated_at=row["allocated_at"],
-        expires_at=row["expires_at"], phone_number=phone["phone_number"], dn_id=phone["dn_id"],
-    )
-    return allocation, True
-
-
-async def _claim_free_phone(
-    conn: asyncpg.Pool | Connection, caller: Caller, uid: str, group: str | None, seconds: int, interaction_locked: bool
-) -> Allocation | None:
-    """Allocate the least recently released free phone (see claim_free_phone in the SQL)."""
-    args = (caller.scope_id, float(caller.policy.quarantine_seconds), uid, float(seconds), interaction_locked)
-    if group is None:
-        row = await conn.fetchrow(query("claim_free_phone"), *args)
-    else:
-        row = await conn.fetchrow(query("claim_free_phone_in_group"), *args, group)
-    assert row is not None
-    if row["phone_number"] is None:
-        return None
-    return Allocation(
-        unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
-        expires_at=row["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],
-    )
-
-
-async def live_allocation_of(
-    tx: Transaction, caller: Caller, uid: str, kind: str, group: str | None, attributes: Mapping[str, object]
-) -> Allocation | None:
-    """The interaction's live allocation of this kind (and group), ending its expired ones.
-
-    Takes the interaction's row lock first, so that concurrent requests for one id queue here,
-    and records the attributes sent with the allocation in the interaction's user data.
-    """
-    user_data = await tx.conn.fetchval(query("touch_interaction"), caller.scope_id, uid)
+    args = (caller.scope_id, uid, wanted_group, float(caller.policy.quarantine_seconds), float(seconds))
     if attributes:
-        await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
-    live = None
-    for row in await tx.conn.fetch(query("open_allocations_of_interaction"), caller.scope_id, uid, kind):
-        if row["expired"]:
-            if row["phone_id"] is not None:
-                await tx.conn.execute(query("lock_phone_row"), row["phone_id"])
-            await tx.end_allocation(row["allocation_id"], "expired")
-        elif live is None and (group is None or row["group_name"] == group):
-            live = Allocation(
-                unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"],
-                expires_at=row["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],
-                dtmf_code=row["dtmf_code"],
-            )
-    return live
+        # The attributes need the interaction's row, written in the allocation's transaction.
+        async with transaction(db, caller.tenant_id) as tx:
+            user_data = await tx.open_interaction(caller.scope_id, uid)
+            await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
+            rows = await tx.conn.fetch(query("allocate_phone"), *args)
+    else:
+        rows = await db.fetch(query("allocate_phone"), *args)
+    metrics.releases_made([metrics.Release(caller.tenant_id, "phone", r["end_reason"], r["held_seconds"])
+                           for r in rows if r["outcome"] == "ended"])
+    row = next((r for r in rows if r["outcome"] != "ended"), None)
+    if row is None:
+        metrics.allocation_refused(caller.tenant_id, wanted_group or "", "exhausted")
+        raise PoolExhausted()
+    allocation = Allocation(
+        unique_id=uid, group=row["group_name"], allocated_at=row["allocated_at"], expires_at=row["expires_at"],
+        phone_number=row["phone_number"], dn_id=row["dn_id"],
+    )
+    if row["outcome"] == "new":
+        metrics.allocation_made(caller.tenant_id, allocation.group, "phone")
+        log.info("allocated tenant=%s env=%s phone=%s interaction=%r expires=%s", caller.tenant_id,
+                 caller.environment, allocation.phone_number, uid, allocation.expires_at.isoformat())
+    return allocation
 
 
 async def find_phone(db: asyncpg.Pool, caller: Caller, phone: str) -> asyncpg.Record | None:
@@ -220,14 +145,14 @@ async def free_phone(db: asyncpg.Pool, caller: Caller, phone: str, only_for: str
         row = await db.fetchrow(query("free_phone"), caller.scope_id, *phone_reference(phone), only_for)
         if row is None:
             raise PhoneNotFound(phone)
-        if row["allocation_id"] is not None and row["unique_id"] is None:
-            continue  # allocated after the statement began: run it again, with a newer snapshot
+        if row["permitted"] and row["end_reason"] is None:
+            continue  # it changed hands after the statement began: run it again, with a newer snapshot
         break
     else:
         raise RuntimeError(f"phone {phone!r} kept changing hands while being freed")
-    if row["allocation_id"] is None:
+    if not row["held"]:
         return False
-    if row["kind"] is None:
+    if not row["permitted"]:
         raise AllocatedToAnother(phone)
     metrics.releases_made([metrics.Release.of(caller.tenant_id, row)])
     log.info("freed tenant=%s env=%s phone=%s interaction=%r", caller.tenant_id, caller.environment,
@@ -241,13 +166,14 @@ async def extend_phone(
 ) -> Allocation:
     uid = inputs.unique_id(unique_id)
     seconds = timeout_seconds(timeout, caller, limits)
-    async with db.acquire() as conn, conn.transaction():
-        row = await lock_phone_with_holder(conn, caller, phone)
-        if not row["live"] or row["unique_id"] != uid:
-            raise AllocationNotFound(phone, uid)
-        times = await conn.fetchrow(query("extend_allocation"), row["allocation_id"], float(seconds))
-        if times is None:  # it expired while this request waited for the phone's lock
-            raise AllocationNotFound(phone, uid)
+    row = await find_phone(db, caller, phone)
+    if row is None:
+        raise PhoneNotFound(phone)
+    if not row["live"] or row["unique_id"] != uid:
+        raise AllocationNotFound(phone, uid)
+    times = await db.fetchrow(query("extend_allocation"), row["phone_id"], row["allocated_at"], float(seconds))
+    if times is None:  # it expired, or was freed, since it was read
+        raise AllocationNotFound(phone, uid)
     return Allocation(
         unique_id=uid, group=row["group_name"], allocated_at=times["allocated_at"],
         expires_at=times["expires_at"], phone_number=row["phone_number"], dn_id=row["dn_id"],

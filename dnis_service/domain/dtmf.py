@@ -17,13 +17,12 @@ from dnis_service.domain.allocations import (
     Allocation,
     Limits,
     counting_invalid,
-    live_allocation_of,
     timeout_seconds,
 )
 from dnis_service.domain.auth import Caller
 from dnis_service.domain.errors import AllocatedToAnother, DtmfCodeNotFound, InvalidInput, PoolExhausted
-from dnis_service.domain.interactions import lookup_columns
-from dnis_service.domain.transactions import transaction
+from dnis_service.domain.interactions import lookup_columns, save_user_data
+from dnis_service.domain.transactions import Transaction, transaction
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ async def allocate_code(
         seconds = timeout_seconds(timeout, caller, limits)
         lookup_columns(attributes or {})
     async with transaction(db, caller.tenant_id) as tx:
-        held = await live_allocation_of(tx, caller, uid, "dtmf", None, attributes or {})
+        held = await _live_code_of(tx, caller, uid, attributes or {})
         allocation = held or await _draw_code(tx.conn, caller, uid, length, seconds)
     if allocation is None:
         metrics.allocation_refused(caller.tenant_id, "", "exhausted")
@@ -60,6 +59,30 @@ async def allocate_code(
         log.info("allocated tenant=%s env=%s code=%s interaction=%r expires=%s", caller.tenant_id,
                  caller.environment, allocation.dtmf_code, uid, allocation.expires_at.isoformat())
     return allocation
+
+
+async def _live_code_of(
+    tx: Transaction, caller: Caller, uid: str, attributes: Mapping[str, object]
+) -> Allocation | None:
+    """The interaction's live code, ending its expired ones.
+
+    Takes the interaction's locks first (its id, then its row, created if need be), so that
+    concurrent requests for one id queue here, and records the attributes sent with the allocation
+    in the interaction's user data.
+    """
+    user_data = await tx.open_interaction(caller.scope_id, uid)
+    if attributes:
+        await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
+    live = None
+    for row in await tx.conn.fetch(query("open_code_allocations_of_interaction"), caller.scope_id, uid):
+        if row["expired"]:
+            await tx.end_allocation(row["allocation_id"], "expired")
+        elif live is None:
+            live = Allocation(
+                unique_id=uid, group="", allocated_at=row["allocated_at"], expires_at=row["expires_at"],
+                dtmf_code=row["dtmf_code"],
+            )
+    return live
 
 
 async def _draw_code(conn: Connection, caller: Caller, uid: str, length: int, seconds: int) -> Allocation | None:

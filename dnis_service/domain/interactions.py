@@ -119,14 +119,17 @@ async def apply_operation(
     ):
         raise UnsupportedOperation(str(operation))
     async with transaction(db, caller.tenant_id) as tx:
+        await tx.lock_interaction_id(caller.scope_id, uid)
         row = await tx.conn.fetchrow(query("lock_interaction"), caller.scope_id, uid)
+        if row is None:
+            # One that only borrows phones has no row yet: it gets one, to keep what this changes.
+            row = await tx.conn.fetchrow(query("adopt_interaction"), caller.scope_id, uid)
         if row is None:
             raise InteractionNotFound(uid)
         if operation in ENDING_OPERATIONS:
-            await tx.conn.execute(query("lock_phones_of_interaction"), caller.scope_id, uid)
-            for open_row in await tx.conn.fetch(query("open_allocations_of_any_kind"), caller.scope_id, uid):
-                await tx.end_allocation(open_row["allocation_id"], ENDING_OPERATIONS[operation])
-            await tx.conn.execute(query("end_interaction"), caller.scope_id, uid, ENDING_OPERATIONS[operation])
+            reason = ENDING_OPERATIONS[operation]
+            await tx.end_allocations_of_interaction(caller.scope_id, uid, reason)
+            await tx.conn.execute(query("end_interaction"), caller.scope_id, uid, reason)
             return "ended"
         changes = _user_data(user_data)
         current: dict[str, Any] = row["user_data"]

@@ -216,7 +216,9 @@ async def update_phone(db: asyncpg.Pool, caller: Caller, phone: str, changes: Ma
             await conn.execute(
                 query("update_phone"), row["phone_id"], caller.scope_id, "dnId" in changes, dn_id, group, enabled
             )
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as error:
+            if "holder" in (error.constraint_name or ""):
+                raise InvalidInput("groupName: the interaction that holds this phone holds one in that group") from None
             raise DnIdExists(dn_id or "") from None
     return await get_phone(db, caller, row["phone_number"])
 
@@ -225,8 +227,8 @@ async def delete_phone(db: asyncpg.Pool, caller: Caller, phone: str, force: bool
     """Remove a phone; a live allocation refuses it unless forced, which ends it as 'deleted'."""
     async with transaction(db, caller.tenant_id) as tx:
         row = await lock_phone_with_holder(tx.conn, caller, phone)
-        if row["allocation_id"] is not None:
+        if row["held"]:
             if row["live"] and not force:
                 raise PhoneAllocated(phone)
-            await tx.end_allocation(row["allocation_id"], "deleted")
+            await tx.end_phone_allocation(row["phone_id"], row["allocated_at"], "deleted")
         await tx.conn.execute(query("delete_phone"), row["phone_id"])

@@ -25,3 +25,9 @@ FOR UPDATE
 
 -- name: code_was_allocated
 SELECT EXISTS (SELECT 1 FROM allocations WHERE scope_id = $1 AND kind = 'dtmf' AND dtmf_code = $2)
+
+-- name: open_code_allocations_of_interaction
+SELECT allocation_id, dtmf_code, unique_id, allocated_at, expires_at, expires_at <= now() AS expired
+FROM allocations
+WHERE scope_id = $1 AND unique_id = $2 AND ended_at IS NULL
+ORDER BY allocated_at DESC

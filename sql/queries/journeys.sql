@@ -30,7 +30,10 @@ SELECT campaign_id, sms_text, sms_from, token_ttl_seconds FROM campaigns WHERE s
 SELECT campaign_id, sms_text, sms_from, token_ttl_seconds FROM campaigns WHERE scope_id = $1 AND campaign_id = $2
 
 -- name: interaction_exists
+-- With a row, or known only by the live phones it holds (0009).
 SELECT EXISTS (SELECT 1 FROM interactions WHERE scope_id = $1 AND unique_id = $2)
+    OR EXISTS (SELECT 1 FROM phone_states
+               WHERE scope_id = $1 AND unique_id = $2 AND held AND expires_at > now())
 
 -- name: insert_token
 INSERT INTO journey_tokens (scope_id, jp_token, target_kind, target_id, caller_id, expires_at)

@@ -37,14 +37,14 @@ INSERT INTO phones (scope_id, phone_number, dn_id, group_name, enabled)
 SELECT $1, phone_number, dn_id, group_name, enabled FROM phone_import ORDER BY row_number
 
 -- name: list_phones
-SELECT p.phone_id, p.phone_number, p.dn_id, p.group_name, p.enabled, p.allocation_id,
-       a.unique_id, a.allocated_at, a.expires_at, coalesce(p.expires_at > now(), false) AS live
+SELECT p.phone_id, p.phone_number, p.dn_id, p.group_name, p.enabled, s.held,
+       s.unique_id, s.allocated_at, s.expires_at, s.held AND s.expires_at > now() AS live
 FROM phones p
-LEFT JOIN allocations a ON a.allocation_id = p.allocation_id
+JOIN phone_states s ON s.phone_id = p.phone_id
 WHERE p.scope_id = $1
   AND ($2::text IS NULL OR p.group_name = $2)
   AND ($3::bool IS NULL OR p.enabled = $3)
-  AND ($4::bool IS NULL OR coalesce(p.expires_at > now(), false) = $4)
+  AND ($4::bool IS NULL OR (s.held AND s.expires_at > now()) = $4)
   AND ($5::text IS NULL OR p.phone_number > $5)
 ORDER BY p.phone_number
 LIMIT $6

@@ -13,18 +13,16 @@ WITH mark AS (
 ), due AS (
     SELECT hour FROM mark WHERE hour < date_trunc('hour', now(), 'UTC') - interval '1 hour'
 ), stored AS (
+    -- One pass over the hour, all scopes at once: the history's BRIN index of allocation times
+    -- reads the pages of that hour only, and the live holds are read on their expiry index (an
+    -- allocation made in the hour expires after its start).
     INSERT INTO pool_traffic_hours AS t (scope_id, group_name, hour, allocations, held_seconds)
-    SELECT s.scope_id, a.group_name, d.hour, a.allocations, a.held_seconds
-    FROM due d
-    CROSS JOIN scopes s
-    CROSS JOIN LATERAL (
-        SELECT group_name, count(*) AS allocations,
-               sum(extract(epoch FROM least(coalesce(ended_at, now()), expires_at) - allocated_at))::float8 AS held_seconds
-        FROM allocations
-        WHERE scope_id = s.scope_id AND kind = 'phone'
-          AND allocated_at >= d.hour AND allocated_at < d.hour + interval '1 hour'
-        GROUP BY group_name
-    ) a
+    SELECT a.scope_id, a.group_name, (SELECT hour FROM due), count(*),
+           sum(extract(epoch FROM least(coalesce(a.ended_at, now()), a.expires_at) - a.allocated_at))::float8
+    FROM phone_allocations a
+    WHERE a.allocated_at >= (SELECT hour FROM due) AND a.allocated_at < (SELECT hour FROM due) + interval '1 hour'
+      AND a.expires_at > (SELECT hour FROM due)
+    GROUP BY a.scope_id, a.group_name
     ON CONFLICT (scope_id, group_name, hour, slot)
     DO UPDATE SET allocations = excluded.allocations, held_seconds = excluded.held_seconds
 ), moved AS (
@@ -41,26 +39,29 @@ SELECT hour FROM due
 -- arrivals just after the hour turned are not taken for a rush); and the allocations of the whole
 -- window with the seconds they held their numbers, from allocation to release, or so far for one
 -- still open (its timeout is often far longer than its use). Hours before the rollup mark are
--- read from pool_traffic_hours, later ones from the history, scope by scope on
--- allocations_traffic_idx (aggregated inside LATERAL, so that it is never planned as one join
--- over the whole history).
+-- read from pool_traffic_hours, later ones from the history (and the live holds).
 WITH scoped AS (
     SELECT s.scope_id, s.tenant_id, s.environment, t.quarantine_seconds, t.target_blocking,
            date_trunc('hour', now(), 'UTC') - make_interval(days => $4) AS since
     FROM scopes s JOIN tenants t ON t.tenant_id = s.tenant_id
     WHERE ($1::text IS NULL OR s.tenant_id = $1) AND ($2::text IS NULL OR s.environment = $2)
+), since_mark AS (
+    SELECT greatest(date_trunc('hour', now(), 'UTC') - make_interval(days => $4), coalesce(rolled_until, '-infinity'))
+               AS start
+    FROM pool_traffic_rollup
 ), recent AS (
-    SELECT s.scope_id, a.group_name, a.hour, 0::bigint AS refusals, a.allocations, a.held_seconds
-    FROM scoped s
-    CROSS JOIN (SELECT coalesce(rolled_until, '-infinity') AS rolled_until FROM pool_traffic_rollup) m
-    CROSS JOIN LATERAL (
-        SELECT group_name, date_trunc('hour', allocated_at, 'UTC') AS hour, count(*) AS allocations,
-               sum(extract(epoch FROM least(coalesce(ended_at, now()), expires_at) - allocated_at))::float8 AS held_seconds
-        FROM allocations
-        WHERE scope_id = s.scope_id AND kind = 'phone' AND allocated_at >= greatest(s.since, m.rolled_until)
-          AND ($3::text IS NULL OR group_name = $3)
-        GROUP BY group_name, date_trunc('hour', allocated_at, 'UTC')
-    ) a
+    -- One pass over the hours since the rollup mark, all the chosen scopes at once: the history's
+    -- BRIN index of allocation times reads those hours only (the mark keeps them to an hour or
+    -- two), and the live holds are read on their expiry index (each expires after its start).
+    SELECT a.scope_id, a.group_name, date_trunc('hour', a.allocated_at, 'UTC') AS hour, 0::bigint AS refusals,
+           count(*) AS allocations,
+           sum(extract(epoch FROM least(coalesce(a.ended_at, now()), a.expires_at) - a.allocated_at))::float8
+               AS held_seconds
+    FROM phone_allocations a
+    JOIN scoped s ON s.scope_id = a.scope_id
+    WHERE a.allocated_at >= (SELECT start FROM since_mark) AND a.expires_at > (SELECT start FROM since_mark)
+      AND ($3::text IS NULL OR a.group_name = $3)
+    GROUP BY a.scope_id, a.group_name, date_trunc('hour', a.allocated_at, 'UTC')
 ), hourly AS (
     SELECT scope_id, group_name, hour, sum(refusals) AS refusals, sum(allocations) AS allocations,
            sum(held_seconds) AS held_seconds

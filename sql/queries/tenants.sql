@@ -43,9 +43,8 @@ WITH scoped AS (
 ), recent AS (
     SELECT a.scope_id, a.group_name, a.allocated_at,
            least(coalesce(a.ended_at, a.expires_at), a.expires_at) AS ends_at
-    FROM allocations a JOIN scoped USING (scope_id)
-    WHERE a.kind = 'phone'
-      AND least(coalesce(a.ended_at, a.expires_at), a.expires_at) > now() - interval '1 hour'
+    FROM phone_allocations a JOIN scoped USING (scope_id)
+    WHERE least(coalesce(a.ended_at, a.expires_at), a.expires_at) > now() - interval '1 hour'
 ), events AS (
     SELECT scope_id, group_name, greatest(allocated_at, now() - interval '1 hour') AS at, 1 AS delta
     FROM recent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -47,30 +48,28 @@ async def db(server_url: str, template_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def big_pool(db: asyncpg.Pool) -> int:
-    """100,000 phones in 10 groups; 90% allocated (half of those expired), the rest free."""
+    """100,000 phones in 10 groups; 90% allocated (half of those expired), the rest free: the free
+    ones are group g0's, so that g3 has none."""
     await tenants.create_tenant(db, "big")
     await tenants.create_tenant(db, "small")
     scope_id: int = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = 'big'")
     await db.execute(
-        """INSERT INTO phones (scope_id, phone_number, dn_id, group_name, released_at)
-           SELECT $1, (10000000000 + n)::text, n::text, 'g' || (n % 10), now() - n * interval '1 second'
-           FROM generate_series(1, $2) n""",
+        """INSERT INTO phones (scope_id, phone_number, dn_id, group_name)
+           SELECT $1, (10000000000 + n)::text, n::text, 'g' || (n % 10) FROM generate_series(1, $2) n""",
         scope_id, POOL,
     )
     await db.execute(
-        """WITH held AS (
-               INSERT INTO allocations (scope_id, kind, phone_id, phone_number, group_name, unique_id,
-                                        allocated_at, expires_at)
-               SELECT scope_id, 'phone', phone_id, phone_number, group_name, 'i' || phone_id,
-                      now() - interval '1 hour',
-                      now() + CASE WHEN phone_id % 2 = 0 THEN interval '1 hour' ELSE interval '-1 minute' END
-               FROM phones WHERE phone_id % 10 <> 0
-               RETURNING allocation_id, phone_id, expires_at)
-           UPDATE phones p SET allocation_id = h.allocation_id, expires_at = h.expires_at
-           FROM held h WHERE p.phone_id = h.phone_id"""
+        """UPDATE phone_states s
+           SET released_at = now() - p.phone_number::bigint % 100000 * interval '1 second',
+               held = p.group_name <> 'g0', unique_id = CASE WHEN p.group_name <> 'g0' THEN 'i' || p.phone_id END,
+               allocated_at = CASE WHEN p.group_name <> 'g0' THEN now() - interval '1 hour' END,
+               expires_at = CASE WHEN p.group_name = 'g0' THEN NULL
+                                 WHEN p.phone_id % 2 = 0 THEN now() + interval '1 hour'
+                                 ELSE now() - interval '1 minute' END
+           FROM phones p WHERE p.phone_id = s.phone_id"""
     )
     await db.execute("ANALYZE phones")
-    await db.execute("ANALYZE allocations")
+    await db.execute("ANALYZE phone_states")
     return scope_id
 
 
@@ -83,25 +82,69 @@ async def plan_of(db: asyncpg.Pool, name: str, *args: object, generic: bool = Fa
     return plan
 
 
-@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_claiming_a_free_phone_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
-    plan = await plan_of(db, "claim_free_phone", big_pool, 0.0, "i1", 300.0, False, generic=generic)
-    assert "phones_free_idx" in set(index_names(plan))
-    assert "Sort" not in set(node_types(plan))
+async def plans_inside(db: asyncpg.Pool, name: str, *args: object, generic: bool = False) -> list[dict[str, Any]]:
+    """The plans of the statements that query `name` runs inside its functions, as auto_explain
+    logs them to this session; in a transaction rolled back, so that the data stays as it was."""
+    logged: list[str] = []
+
+    def listen(_conn: object, message: Any) -> None:
+        logged.append(message.message)
+
+    async with db.acquire() as conn:
+        conn.add_log_listener(listen)
+        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                        "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_format = json",
+                        "SET client_min_messages = log",
+                        f"SET plan_cache_mode = {'force_generic_plan' if generic else 'auto'}"):
+            await conn.execute(setting)
+        try:
+            transaction = conn.transaction()
+            await transaction.start()
+            await conn.fetch(query(name), *args)
+            await asyncio.sleep(0.1)  # the listener runs after the statement's notices arrive
+            await transaction.rollback()
+        finally:
+            conn.remove_log_listener(listen)
+            await conn.execute("RESET client_min_messages")
+    return [json.loads(text.split("plan:", 1)[1]) for text in logged if "plan:" in text]
+
+
+def indexes_of(plans: list[dict[str, Any]]) -> set[str]:
+    return {name for plan in plans for name in index_names(plan["Plan"])}
+
+
+def statements_with(plans: list[dict[str, Any]], *nodes: str) -> list[str]:
+    """The statements (their text) whose plan has any of these nodes."""
+    return [plan["Query Text"] for plan in plans if set(nodes) & set(node_types(plan["Plan"]))]
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_claiming_a_free_phone_in_group_uses_the_group_index(db, big_pool: int, generic: bool) -> None:
-    plan = await plan_of(db, "claim_free_phone_in_group", big_pool, 0.0, "i1", 300.0, True, "g3", generic=generic)
-    assert "phones_free_group_idx" in set(index_names(plan))
-    assert "Sort" not in set(node_types(plan))
+async def test_allocating_a_free_phone_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
+    plans = await plans_inside(db, "allocate_phone", big_pool, "new-1", None, 0.0, 300.0, generic=generic)
+    assert "phone_states_free_idx" in indexes_of(plans)
+    assert statements_with(plans, "Seq Scan") == []
+    assert [text for text in statements_with(plans, "Sort") if "SKIP LOCKED" in text] == []
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_reclaiming_an_expired_phone_uses_the_held_index(db, big_pool: int, generic: bool) -> None:
-    plan = await plan_of(db, "pick_expired_phone", big_pool, 0.0, generic=generic)
-    assert "phones_held_idx" in set(index_names(plan))
-    assert "Sort" not in set(node_types(plan))
+async def test_allocating_a_free_phone_in_a_group_uses_the_free_index(db, big_pool: int, generic: bool) -> None:
+    plans = await plans_inside(db, "allocate_phone", big_pool, "new-2", "g0", 0.0, 300.0, generic=generic)
+    assert "phone_states_free_idx" in indexes_of(plans)
+    assert statements_with(plans, "Seq Scan") == []
+    assert [text for text in statements_with(plans, "Sort") if "SKIP LOCKED" in text] == []
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_taking_over_an_expired_phone_uses_the_expiry_index(db, big_pool: int, generic: bool) -> None:
+    plans = await plans_inside(db, "allocate_phone", big_pool, "new-3", "g3", 0.0, 300.0, generic=generic)
+    assert "phone_states_expiry_idx" in indexes_of(plans)
+    assert statements_with(plans, "Seq Scan") == []
+
+
+async def test_allocation_looks_up_the_interactions_holds_on_the_holder_index(db, big_pool: int) -> None:
+    plans = await plans_inside(db, "allocate_phone", big_pool, "i2", None, 0.0, 300.0)
+    assert "phone_states_holder_uq" in indexes_of(plans)
+    assert statements_with(plans, "Seq Scan") == []
 
 
 async def test_lookup_by_number_or_dn_id_uses_indexes(db, big_pool: int) -> None:
@@ -176,7 +219,7 @@ async def test_deflection_report_uses_its_index(db, many_call_records: int, wind
     assert "Seq Scan" not in set(node_types(plan))
 
 
-LARGE_TABLES = {"phones", "allocations", "interactions", "incoming_calls"}
+LARGE_TABLES = {"phones", "phone_states", "phone_history", "allocations", "interactions", "incoming_calls"}
 
 
 def full_scans(plan: dict[str, Any]) -> Iterator[str]:
@@ -195,7 +238,7 @@ NOT_EXPLAINABLE = {"create_schema_migrations", "vacuum_phones", "rollback",
 
 @pytest.mark.parametrize("name", sorted(set(all_queries()) - WHOLE_TABLE - NOT_EXPLAINABLE))
 async def test_generic_plan_of_every_query_avoids_full_scans(
-    db, many_interactions: int, many_call_records: int, name: str
+    db, many_interactions: int, many_call_records: int, long_history: str, name: str
 ) -> None:
     # PostgreSQL moves a prepared statement to its generic plan after a few executions when that
     # plan looks no worse: no query may depend on a custom plan to stay off a full scan.
@@ -217,32 +260,33 @@ async def long_history(db: asyncpg.Pool, big_pool: int) -> str:
     await db.execute("INSERT INTO scopes (tenant_id, environment) "
                      "SELECT 'h' || n, 'default' FROM generate_series(0, 99) n")
     await db.execute(
-        """INSERT INTO allocations (scope_id, kind, phone_number, group_name, unique_id, allocated_at, expires_at,
-                                    ended_at, end_reason)
-           SELECT s.scope_id, 'phone', (20000000000 + n)::text, 'g' || (n % 5), 'h' || n, at,
+        """INSERT INTO phone_history (scope_id, phone_number, group_name, unique_id, allocated_at, expires_at,
+                                      ended_at, end_reason)
+           SELECT s.scope_id, (20000000000 + n)::text, 'g' || (n % 5), 'h' || n, at,
                   at + interval '5 minutes', at + interval '2 minutes', 'freed'
            FROM generate_series(1, $1) n
            JOIN scopes s ON s.tenant_id = 'h' || (n % 100),
-           LATERAL (SELECT now() - n * interval '30 days' / $1 AS at) t""",
+           LATERAL (SELECT now() - n * interval '30 days' / $1 AS at) t
+           ORDER BY at""",  # the history is written in time order
         HISTORY,
     )
-    await db.execute("ANALYZE allocations")
+    await db.execute("ANALYZE phone_history")
     return "h7"
 
 
 @pytest.mark.parametrize("tenant", ["one tenant", "every tenant"])
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_sizing_reads_a_week_of_history_scope_by_scope_from_the_traffic_index(
+async def test_sizing_reads_a_week_of_history_scope_by_scope_from_the_time_index(
     db, long_history: str, tenant: str, generic: bool
 ) -> None:
     plan = await plan_of(db, "pool_traffic", long_history if tenant == "one tenant" else None, None, None, 7,
                          generic=generic)
-    assert "allocations_traffic_idx" in set(index_names(plan))
-    assert "allocations" not in set(full_scans(plan))
+    assert "phone_history_allocated_brin" in set(index_names(plan))
+    assert "phone_history" not in set(full_scans(plan))
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_rolling_up_an_hour_reads_the_traffic_index(db, long_history: str, generic: bool) -> None:
+async def test_rolling_up_an_hour_reads_the_time_index(db, long_history: str, generic: bool) -> None:
     plan = await plan_of(db, "roll_up_traffic_hour", 30, generic=generic)
-    assert "allocations_traffic_idx" in set(index_names(plan))
-    assert "allocations" not in set(full_scans(plan))
+    assert "phone_history_allocated_brin" in set(index_names(plan))
+    assert "phone_history" not in set(full_scans(plan))

@@ -147,7 +147,8 @@ async def test_reclaimed_allocation_is_recorded_as_expired_at_its_expiry(client,
     await allocate(client, tenant, "u1")
     await expire_phone(db, phone)
     await allocate(client, tenant, "u2")
-    row = await db.fetchrow("SELECT end_reason, ended_at = expires_at AS exact FROM allocations WHERE unique_id = 'u1'")
+    row = await db.fetchrow(
+        "SELECT end_reason, ended_at = expires_at AS exact FROM phone_history WHERE unique_id = 'u1'")
     assert (row["end_reason"], row["exact"]) == ("expired", True)
 
 
@@ -232,7 +233,7 @@ async def test_free_records_reason_freed(client, db, tenant: Tenant) -> None:
     [phone] = await add_phones(client, tenant, 1)
     await allocate(client, tenant, "u1")
     await client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
-    assert await db.fetchval("SELECT end_reason FROM allocations") == "freed"
+    assert await db.fetchval("SELECT end_reason FROM phone_history") == "freed"
 
 
 async def test_free_guarded_by_another_interaction_is_409(client, tenant: Tenant) -> None:
@@ -310,7 +311,17 @@ async def test_history_of_unknown_number_is_404(client, tenant: Tenant) -> None:
     assert response.status_code == 404
 
 
-async def test_allocation_creates_the_interaction_record(client, db, tenant: Tenant) -> None:
-    await add_phones(client, tenant, 1)
+async def test_allocation_makes_the_interaction_known_without_writing_its_row(client, db, tenant: Tenant) -> None:
+    [phone] = await add_phones(client, tenant, 1)
     await allocate(client, tenant, "u1")
-    assert await db.fetchval("SELECT count(*) FROM interactions WHERE unique_id = 'u1'") == 1
+    assert await db.fetchval("SELECT count(*) FROM interactions") == 0
+    shown = (await client.get("/interact/version/2/interactions/u1", headers=tenant.headers("public"))).json()
+    assert (shown["uniqueId"], shown["state"], shown["userData"], shown["phoneNumber"]) == ("u1", "active", {}, phone)
+    listed = (await client.get("/interact/version/2/interactions", headers=tenant.headers("public"))).json()
+    assert [i["uniqueId"] for i in listed["interactions"]] == ["u1"]
+
+
+async def test_allocation_with_attributes_writes_the_interaction_row(client, db, tenant: Tenant) -> None:
+    await add_phones(client, tenant, 1)
+    await allocate(client, tenant, "u1", historySearchId="h1")
+    assert await db.fetchval("SELECT user_data FROM interactions WHERE unique_id = 'u1'") == {"historySearchId": "h1"}

@@ -14,7 +14,8 @@ ALLOCATE = f"{DNIS}/allocate/new"
 
 
 async def written(db) -> tuple[int, int, int]:
-    return (await db.fetchval("SELECT count(*) FROM phones"), await db.fetchval("SELECT count(*) FROM allocations"),
+    return (await db.fetchval("SELECT count(*) FROM phones"),
+            await db.fetchval("SELECT (SELECT count(*) FROM phone_allocations) + (SELECT count(*) FROM allocations)"),
             await db.fetchval("SELECT count(*) FROM interactions"))
 
 

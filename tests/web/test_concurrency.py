@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 
 from dnis_service.db.queries import query
@@ -27,7 +28,7 @@ async def test_50_concurrent_allocations_on_10_phones_take_each_phone_once(clien
     assert statuses == {200: 10, 403: 40}
     taken = [r.text for r in responses if r.status_code == 200]
     assert sorted(taken) == sorted(phones)
-    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at IS NULL") == 10
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations WHERE ended_at IS NULL") == 10
 
 
 async def test_20_concurrent_allocations_for_one_interaction_take_one_phone(client, db, tenant: Tenant) -> None:
@@ -37,7 +38,7 @@ async def test_20_concurrent_allocations_for_one_interaction_take_one_phone(clie
     )
     assert {r.status_code for r in responses} == {200}
     assert len({r.text for r in responses}) == 1
-    assert await db.fetchval("SELECT count(*) FROM allocations") == 1
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations") == 1
 
 
 async def test_concurrent_allocations_for_one_interaction_across_groups_take_one_phone(
@@ -49,7 +50,7 @@ async def test_concurrent_allocations_for_one_interaction_across_groups_take_one
         *(client.post(ALLOCATE, json={"id": "same"}, headers=tenant.web) for _ in range(20))
     )
     assert len({r.text for r in responses}) == 1
-    assert await db.fetchval("SELECT count(*) FROM allocations") == 1
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations") == 1
 
 
 async def test_concurrent_dtmf_allocations_for_one_interaction_take_one_code(client, db, tenant: Tenant) -> None:
@@ -92,15 +93,8 @@ async def test_allocations_racing_frees_and_expiries_never_overlap(
     await asyncio.gather(*(worker(n) for n in range(16)))
 
     assert await invariant_violations(db) == []
-    assert await db.fetchval("SELECT count(*) FROM allocations WHERE ended_at < allocated_at") == 0
-    # The phone rows mirror exactly the open allocations.
-    mismatched = await db.fetchval(
-        """SELECT count(*) FROM phones p FULL JOIN (SELECT * FROM allocations WHERE ended_at IS NULL) a
-           ON a.allocation_id = p.allocation_id
-           WHERE p.allocation_id IS DISTINCT FROM a.allocation_id OR p.expires_at IS DISTINCT FROM a.expires_at"""
-    )
-    assert mismatched == 0
-    assert await db.fetchval("SELECT count(*) FROM allocations") > 50
+    assert await db.fetchval("SELECT count(*) FROM phone_history WHERE ended_at < allocated_at") == 0
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations") > 50
 
 
 async def test_allocations_racing_frees_forced_deletes_and_recreations_leave_one_holder_at_a_time(
@@ -145,11 +139,11 @@ async def test_allocations_racing_frees_forced_deletes_and_recreations_leave_one
 
 @asynccontextmanager
 async def interaction_held(db, tenant: Tenant, uid: str) -> AsyncIterator[None]:
-    """Creates interaction `uid` in a transaction left open until the block ends: an allocation for
-    `uid` that begins meanwhile waits for it inside its own transaction, begun earlier."""
+    """Holds interaction `uid`'s lock in a transaction left open until the block ends: an allocation
+    for `uid` that begins meanwhile waits for it inside its own statement, begun earlier."""
     async with db.acquire() as conn, conn.transaction():
         scope_id = await conn.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
-        await conn.execute("INSERT INTO interactions (scope_id, unique_id) VALUES ($1, $2)", scope_id, uid)
+        await conn.execute(query("lock_interaction_id"), scope_id, uid)
         yield
 
 
@@ -197,41 +191,51 @@ async def test_a_code_allocation_begun_before_a_free_of_that_code_starts_after_i
     assert first_ended <= second_started
 
 
-async def test_the_database_refuses_a_second_open_allocation_of_a_phone(client, db, tenant: Tenant) -> None:
-    """The last line of defence is a constraint, not application code."""
+async def test_the_database_refuses_a_second_holder_of_a_phone(client, db, tenant: Tenant) -> None:
+    """The last line of defence is the schema, not application code: a phone has one state row,
+    whose holder is one interaction."""
     [phone] = await add_phones(client, tenant, 1)
     await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
-    import asyncpg
-
     with pytest.raises(asyncpg.UniqueViolationError):
         await db.execute(
-            """INSERT INTO allocations (scope_id, kind, phone_id, phone_number, unique_id, expires_at)
-               SELECT scope_id, 'phone', phone_id, phone_number, 'intruder', now() + interval '1 minute'
+            """INSERT INTO phone_states
+                   (phone_id, scope_id, group_name, enabled, held, unique_id, allocated_at, expires_at)
+               SELECT phone_id, scope_id, group_name, enabled, true, 'intruder', now(), now() + interval '1 minute'
                FROM phones WHERE phone_number = $1""",
             phone,
         )
 
 
+async def test_the_database_refuses_two_live_phones_of_one_interaction_in_one_group(
+    client, db, tenant: Tenant
+) -> None:
+    phones = await add_phones(client, tenant, 2)
+    await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db.execute(
+            """UPDATE phone_states SET held = true, unique_id = 'u1', allocated_at = now(),
+                      expires_at = now() + interval '1 minute'
+               WHERE NOT held AND phone_id IN (SELECT phone_id FROM phones WHERE phone_number = ANY ($1))""",
+            phones,
+        )
+
+
 @pytest.mark.parametrize("only_for", [None, "late"], ids=["free", "free for the new holder"])
-async def test_free_waiting_on_an_allocation_in_progress_ends_the_new_holder(
+async def test_free_racing_an_allocation_in_progress_leaves_it_whole(
     client, db, tenant: Tenant, only_for: str | None
 ) -> None:
-    # The freeing statement's snapshot predates the holder it finds once the phone's lock is
-    # released: it must see that holder all the same (and end it), not answer as if free.
+    # The freeing statement reads the phone without waiting: an allocation not yet committed is
+    # not there for it, so the free comes first and ends nothing; the allocation then stands whole.
     [phone] = await add_phones(client, tenant, 1)
     scope_id = await db.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = $1", tenant.tenant_id)
     async with db.acquire() as conn:
         allocating = conn.transaction()
         await allocating.start()
-        claimed = await conn.fetchrow(query("claim_free_phone"), scope_id, 0.0, "late", 300.0, True)
-        assert claimed["phone_number"] == phone
+        [claimed] = await conn.fetch(query("allocate_phone"), scope_id, "late", None, 0.0, 300.0)
+        assert (claimed["outcome"], claimed["phone_number"]) == ("new", phone)
         params = {} if only_for is None else {"uniqueId": only_for}
-        freeing = asyncio.create_task(
-            client.post(f"{DNIS}/allocate/free/{phone}", params=params, headers=tenant.dnis_user))
-        while not await db.fetchval(  # the free is waiting for the phone's row lock
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('transactionid', 'tuple')"):
-            await asyncio.sleep(0.01)
+        freed = await client.post(f"{DNIS}/allocate/free/{phone}", params=params, headers=tenant.dnis_user)
+        assert freed.status_code == 200
         await allocating.commit()
-    assert (await freeing).status_code == 200
-    assert await db.fetchval("SELECT end_reason FROM allocations WHERE unique_id = 'late'") == "freed"
-    assert await db.fetchval("SELECT allocation_id FROM phones WHERE phone_number = $1", phone) is None
+    assert (await client.get(f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis)).text == "late"
+    assert await db.fetchval("SELECT count(*) FROM phone_history") == 0

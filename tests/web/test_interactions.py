@@ -97,7 +97,8 @@ async def test_ending_an_interaction_releases_its_phone_and_code(
     response = await operate(client, tenant, "u1", operation)
     assert (response.status_code, response.json()) == (200, {"statusCode": 0})
     assert (await client.get(f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis)).text == ""
-    reasons = {r["kind"]: r["end_reason"] for r in await db.fetch("SELECT kind, end_reason FROM allocations")}
+    reasons = {r["kind"]: r["end_reason"] for r in await db.fetch(
+        "SELECT kind, end_reason FROM allocations UNION ALL SELECT 'phone', end_reason FROM phone_history")}
     assert reasons == {"phone": reason, "dtmf": reason}
     body = (await client.get(f"{INTERACTIONS}/u1", headers=tenant.headers("public"))).json()
     assert body["state"] == reason

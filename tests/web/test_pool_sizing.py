@@ -38,9 +38,9 @@ async def add_history(db: asyncpg.Pool, tenant: Tenant, hours_ago: int, count: i
     """`count` ended allocations made ten minutes into the clock hour (UTC) `hours_ago` hours before
     the current one, each held `held_seconds`, each on a number of its own."""
     await db.execute(
-        """INSERT INTO allocations (scope_id, kind, phone_number, group_name, unique_id, allocated_at, expires_at,
-                                    ended_at, end_reason)
-           SELECT s.scope_id, 'phone', (8000000000 + $2 * 100000 + n)::text, $4, 'h' || $2 || '-' || n, at,
+        """INSERT INTO phone_history (scope_id, phone_number, group_name, unique_id, allocated_at, expires_at,
+                                      ended_at, end_reason)
+           SELECT s.scope_id, (8000000000 + $2 * 100000 + n)::text, $4, 'h' || $2 || '-' || n, at,
                   at + interval '1 hour', at + make_interval(secs => $5), 'freed'
            FROM scopes s,
                 generate_series(1, $3) n,
@@ -70,7 +70,8 @@ async def test_open_allocation_counts_as_held_so_far_plus_the_quarantine(client,
     assert await allocate(client, tenant, "u1", timeoutSeconds=600) == 200
     # Held for two minutes so far, as if allocated then (in this clock hour or the one before).
     allocated_at = await db.fetchval(
-        "UPDATE allocations SET allocated_at = allocated_at - interval '120 seconds' RETURNING allocated_at")
+        "UPDATE phone_states SET allocated_at = allocated_at - interval '120 seconds' WHERE held "
+        "RETURNING allocated_at")
     [row] = await sizing(client, tenant.tenant_id)
     hours_observed = await db.fetchval(
         """SELECT greatest(least(extract(epoch FROM now() - date_trunc('hour', $1::timestamptz, 'UTC'))::float8 / 3600,
