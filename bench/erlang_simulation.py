@@ -140,7 +140,7 @@ async def stored(db_url: str, load: float, phones: int, seconds: float) -> tuple
     try:
         group = group_of(load, phones)
         allocations, held = await conn.fetchrow(
-            """SELECT count(*), avg(extract(epoch FROM ended_at - allocated_at))::float8 FROM allocations
+            """SELECT count(*), avg(extract(epoch FROM ended_at - allocated_at))::float8 FROM phone_history
                WHERE group_name = $1""", group)
         refusals = await conn.fetchval(
             "SELECT coalesce(sum(refusals), 0)::bigint FROM pool_traffic_hours WHERE group_name = $1", group)

@@ -38,15 +38,11 @@ async def hold_storm(db_url: str, count: int) -> None:
             """INSERT INTO phones (scope_id, phone_number) SELECT $1, (30000000000 + n)::text
                FROM generate_series(1, $2::int) n""", scope_id, count)
         await conn.execute(
-            """WITH held AS (
-                   INSERT INTO allocations (scope_id, kind, phone_id, phone_number, unique_id, expires_at)
-                   SELECT scope_id, 'phone', phone_id, phone_number, 'storm-' || phone_id,
-                          date_trunc('second', now()) + make_interval(secs => $2)
-                   FROM phones WHERE scope_id = $1
-                   RETURNING allocation_id, phone_id, expires_at)
-               UPDATE phones p SET allocation_id = h.allocation_id, expires_at = h.expires_at
-               FROM held h WHERE p.phone_id = h.phone_id""", scope_id, float(EXPIRE_IN_SECONDS))
+            """UPDATE phone_states SET held = true, unique_id = 'storm-' || phone_id, allocated_at = now(),
+                      expires_at = date_trunc('second', now()) + make_interval(secs => $2)
+               WHERE scope_id = $1""", scope_id, float(EXPIRE_IN_SECONDS))
         await conn.execute("ANALYZE phones")
+        await conn.execute("ANALYZE phone_states")
     finally:
         await conn.close()
 
@@ -56,10 +52,10 @@ async def watch_release(db_url: str, deadline: float) -> tuple[float | None, flo
     conn = await asyncpg.connect(db_url)
     expired_at = released_at = None
     try:
-        expiry = await conn.fetchval("SELECT max(expires_at) FROM allocations WHERE unique_id LIKE 'storm-%'")
+        expiry = await conn.fetchval("SELECT max(expires_at) FROM phone_states WHERE unique_id LIKE 'storm-%'")
         while time.monotonic() < deadline:
             now, still_open = await conn.fetchrow(
-                "SELECT now(), count(*) FROM allocations WHERE unique_id LIKE 'storm-%' AND ended_at IS NULL")
+                "SELECT now(), count(*) FROM phone_states WHERE unique_id LIKE 'storm-%' AND held")
             if expired_at is None and now >= expiry:
                 expired_at = time.monotonic() - (now - expiry).total_seconds()
             if expired_at is not None and still_open == 0:

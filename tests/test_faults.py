@@ -196,8 +196,9 @@ async def test_sigterm_drains_in_flight_requests_then_stops_jobs_and_pool(db, da
             allocated = await http.post(f"{DNIS}/allocate/new", json={"id": "u1"}, headers=tenant.web)
             phone = allocated.text
             async with db.acquire() as conn, conn.transaction():
-                # Hold the phone's row lock so that the free below stays in flight.
-                await conn.execute("SELECT 1 FROM phones WHERE phone_number = $1 FOR UPDATE", phone)
+                # Hold the phone's state row lock so that the free below stays in flight.
+                await conn.execute("SELECT 1 FROM phone_states s JOIN phones p ON p.phone_id = s.phone_id "
+                                   "WHERE p.phone_number = $1 FOR UPDATE OF s", phone)
                 in_flight = asyncio.create_task(
                     http.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
                 )
