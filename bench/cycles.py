@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -44,7 +44,7 @@ from dnis_service.db.pool import create_pool  # noqa: E402
 from dnis_service.domain import allocations, tenants  # noqa: E402
 from dnis_service.domain.allocations import Limits  # noqa: E402
 from tests.conftest import Tenant, make_tenant  # noqa: E402
-from tests.service_process import ServiceProcess  # noqa: E402
+from tests.service_process import CLI, ServiceProcess  # noqa: E402
 
 LOAD_PROCESSES = 2
 DNIS = "/interact/version/2/dnis"
@@ -89,9 +89,25 @@ async def _run_clients(clients: int, seconds: float, cycle: Callable[[int, int, 
     return tally
 
 
-def http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
+def http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float, profile: Path | None = None,
+              pid: int | None = None) -> Tally:
     """The cycles through the service's HTTP API, from wrk (C, one connection per thread, so that
-    the load generator takes little of the CPU it shares with the service on a small machine)."""
+    the load generator takes little of the CPU it shares with the service on a small machine);
+    with `profile`, py-spy samples process `pid` meanwhile, into that file."""
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--pid", str(pid),
+             "--duration", str(round(seconds)), "--format", "flamegraph" if profile.suffix == ".svg" else "raw",
+             "-o", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        return _wrk(url, tenant, prefix, clients, seconds)
+    finally:
+        if spy is not None:
+            spy.wait(30)
+
+
+def _wrk(url: str, tenant: Tenant, prefix: str, clients: int, seconds: float) -> Tally:
     with tempfile.NamedTemporaryFile("r", prefix="dnis-wrk-", suffix=".txt") as out:
         headers = ["|".join(f"{k}: {v}" for k, v in h.items()) for h in (tenant.web, tenant.dnis, tenant.dnis_user)]
         wrk = subprocess.Popen(
@@ -323,13 +339,12 @@ def table(title: str, rows: dict[str, dict[str, float]], reference: str | None) 
 
 def report(label: str, clients: int, seconds: float, runs: list[Run], rss_mb: float) -> None:
     print(f"\n== {label}: {clients} clients, {seconds:.0f} s")
-    by_label = {run.label: run for run in runs}
-    reference = "minimal" if "minimal" in by_label else None
+    reference = "minimal" if any(run.label == "minimal" for run in runs) else None
     table("per cycle (client CPU: the service for the service, pgbench or the asyncpg clients for the others)",
           {run.label: figures(run, seconds) for run in runs}, reference)
-    service = by_label["service"]
-    print(f"wrk CPU ms per cycle {service.per_cycle(service.cpu['load']) * 1000:.2f}; "
-          f"checkpoints during the runs: " + ", ".join(f"{run.label} {run.db.checkpoints}" for run in runs))
+    print("wrk CPU ms per cycle: " + ", ".join(f"{run.label} {run.per_cycle(run.cpu['load']) * 1000:.2f}"
+                                                for run in runs if "service" in run.cpu))
+    print("checkpoints during the runs: " + ", ".join(f"{run.label} {run.db.checkpoints}" for run in runs))
     print("403s and errors: " + ", ".join(f"{run.label} {run.tally.exhausted}/{run.tally.errors}" for run in runs))
 
     def spread(values: list[float]) -> str:
@@ -369,6 +384,11 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", choices=BASELINES, default=["minimal", "statements"],
                         help="minimal: the minimal design (pgbench); statements: the service's statements "
                              "(pgbench); asyncpg: the service's domain functions straight through asyncpg")
+    parser.add_argument("--py-spy", metavar="FILE", help="sample the service with py-spy (pip install py-spy) during "
+                                                          "its runs, into FILE (.svg: a flame graph; else raw, "
+                                                          "collapsed stacks), one file per run")
+    parser.add_argument("--cli", nargs="+", help="the dnis-service executables of builds to compare (default: this "
+                                                 "venv's); each runs as a service of its own, driven in turn")
     args = parser.parse_args()
     with bench_database() as (db_url, scratch):
         run(db_url, scratch, args)
@@ -404,7 +424,10 @@ def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
     # The service as production runs it: `dnis-service serve` (uvicorn, uvloop, httptools, one
     # process) with the default settings (log level INFO, pool of 10), unless DNIS_* variables
     # in this environment say otherwise.
-    with ServiceProcess(db_url, scratch) as service:
+    with ExitStack() as stack:
+        # One service per build (--cli), all on this database, driven one after the other.
+        services = {f"service {n + 1}" if n else "service": stack.enter_context(ServiceProcess(db_url, scratch, cli))
+                    for n, cli in enumerate(args.cli or [CLI])}
         for clients in args.clients:
             rounds: list[list[Run]] = []
             for round_no in range(args.rounds):
@@ -423,11 +446,22 @@ def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
                     runs.append(measured("asyncpg", partial(sql_load, db_url, tenant, f"sql{name}", clients,
                                                             args.seconds),
                                          {"postgres": postgres}, db_url, statements))
-                runs.append(measured("service", partial(http_load, service.url, tenant, f"http{name}", clients,
-                                                        args.seconds),
-                                     {"service": partial(service_processes, service), "postgres": postgres},
-                                     db_url, statements, dbwork.SETTLE_SECONDS))
-                report(f"{label}, round {round_no + 1}", clients, args.seconds, runs, service_rss_mb(service))
+                # Builds alternate: each round starts with the next one.
+                order = list(services.items())
+                order = order[round_no % len(order):] + order[:round_no % len(order)]
+                for n, (service_label, service) in enumerate(order):
+                    profile = None
+                    if args.py_spy:
+                        given = Path(args.py_spy)
+                        profile = given.with_name(f"{given.stem}-{name}-{n}{given.suffix}")
+                    assert service.process is not None
+                    runs.append(measured(service_label, partial(http_load, service.url, tenant, f"http{name}s{n}",
+                                                                clients, args.seconds, profile, service.process.pid),
+                                         {"service": partial(service_processes, service), "postgres": postgres},
+                                         db_url, statements, dbwork.SETTLE_SECONDS))
+                runs.sort(key=lambda run: run.label)  # the same order in every round's table
+                report(f"{label}, round {round_no + 1}", clients, args.seconds, runs,
+                       max(service_rss_mb(service) for service in services.values()))
                 rounds.append(runs)
             if args.rounds > 1:
                 medians = {run.label: {c: statistics.median(figures(r[i], args.seconds)[c] for r in rounds)
