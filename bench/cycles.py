@@ -97,7 +97,7 @@ def http_load(url: str, tenant: Tenant, prefix: str, clients: int, seconds: floa
     spy = None
     if profile is not None:
         spy = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--pid", str(pid),
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--rate", "200", "--pid", str(pid),
              "--duration", str(round(seconds)), "--format", "flamegraph" if profile.suffix == ".svg" else "raw",
              "-o", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
@@ -238,10 +238,16 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     for process in processes:
         try:
             times = process.cpu_times()
-            seconds += times.user + times.system + times.children_user + times.children_system
-            seconds += sum(t.user + t.system for t in (c.cpu_times() for c in process.children(recursive=True)))
+            children = process.children(recursive=True)
         except psutil.NoSuchProcess:
             continue
+        seconds += times.user + times.system + times.children_user + times.children_system
+        for child in children:
+            try:  # a backend may end between the listing and the reading: only it is missed
+                child_times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds += child_times.user + child_times.system
     return seconds
 
 
@@ -427,7 +433,7 @@ def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
     with ExitStack() as stack:
         # One service per build (--cli), all on this database, driven one after the other.
         services = {f"service {n + 1}" if n else "service": stack.enter_context(ServiceProcess(db_url, scratch, cli))
-                    for n, cli in enumerate(args.cli or [CLI])}
+                    for n, cli in enumerate([str(Path(c).absolute()) for c in args.cli or [CLI]])}
         for clients in args.clients:
             rounds: list[list[Run]] = []
             for round_no in range(args.rounds):
