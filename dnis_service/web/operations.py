@@ -119,10 +119,8 @@ class HttpRequestMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            method, route = scope.get("method", ""), route_of(scope)
-            labels = (method, route, str(status))
-            metrics.HTTP_REQUESTS.labels(*labels).inc()
-            metrics.HTTP_SECONDS.labels(*labels).observe(seconds)
+            method, route = str(scope.get("method", "")), route_of(scope)
+            metrics.http_request(method, route, status, seconds)
             if self.access_log:
                 tenant = request.tenant or scope.get("path_params", {}).get("tenant_id")
                 access.info("%s %s %d", method, route, status, extra={
