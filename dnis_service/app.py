@@ -21,7 +21,6 @@ from dnis_service.jobs import Jobs
 from dnis_service.soap.asgi import soap_routes
 from dnis_service.web.admin import AdminController, PlannerController
 from dnis_service.web.bodies import JsonBodyRequest
-from dnis_service.web.deadline import DatabaseDeadlineMiddleware
 from dnis_service.web.dnis import DnisController
 from dnis_service.web.errors import exception_handlers
 from dnis_service.web.interactions import InteractionController, LookupController
@@ -66,8 +65,8 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             *soap_routes(settings),
         ],
         # The access log is for a log pipeline (JSON); on a terminal, one line per request is noise.
-        middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json"),
-                    DatabaseDeadlineMiddleware(settings.statement_timeout_seconds)],
+        middleware=[HttpRequestMiddleware(access_log=settings.log_format == "json",
+                                          deadline_seconds=settings.statement_timeout_seconds)],
         request_class=JsonBodyRequest,
         lifespan=[lifespan],
         dependencies={
