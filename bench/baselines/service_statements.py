@@ -19,7 +19,7 @@ from dnis_service.db.queries import query
 
 # op -> (named query, SQL expression for $1, $2, ...), in the order of a cycle.
 OPERATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "allocate": ("claim_free_phone", (":scope_id", ":quarantine", "interaction_id", ":timeout", "false")),
+    "allocate": ("allocate_phone", (":scope_id", "interaction_id", "NULL", ":quarantine", ":timeout")),
     "get": ("phone_with_holder", (":scope_id", ":alloc_phone_number", ":alloc_phone_number")),
     "free": ("free_phone", (":scope_id", ":alloc_phone_number", ":alloc_phone_number", "NULL")),
 }
