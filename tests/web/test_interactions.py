@@ -105,6 +105,37 @@ async def test_ending_an_interaction_releases_its_phone_and_code(
     assert "phoneNumber" not in body
 
 
+async def test_an_interaction_that_only_borrows_a_phone_can_be_completed(client, db, tenant: Tenant) -> None:
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(f"{DNIS}/allocate/new", json={"id": "u1"}, headers=tenant.web)
+    response = await operate(client, tenant, "u1", "Complete")
+    assert (response.status_code, response.json()) == (200, {"statusCode": 0})
+    assert (await client.get(f"{DNIS}/allocate/get/{phone}", headers=tenant.dnis)).text == ""
+    assert await db.fetchval("SELECT end_reason FROM phone_history") == "completed"
+    body = (await client.get(f"{INTERACTIONS}/u1", headers=tenant.headers("public"))).json()
+    assert (body["state"], body["userData"]) == ("completed", {})
+
+
+async def test_user_data_given_to_an_interaction_that_only_borrows_a_phone_is_kept(client, tenant: Tenant) -> None:
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(f"{DNIS}/allocate/new", json={"id": "u1"}, headers=tenant.web)
+    response = await operate(client, tenant, "u1", "UpdateUserData", userData={"lang": "en"})
+    assert response.status_code == 200
+    await client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+    body = (await client.get(f"{INTERACTIONS}/u1", headers=tenant.headers("public"))).json()
+    assert (body["state"], body["userData"]) == ("active", {"lang": "en"})
+
+
+async def test_an_interaction_that_only_borrowed_a_phone_is_gone_once_it_is_released(client, tenant: Tenant) -> None:
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(f"{DNIS}/allocate/new", json={"id": "u1"}, headers=tenant.web)
+    await client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+    response = await client.get(f"{INTERACTIONS}/u1", headers=tenant.headers("public"))
+    assert response.status_code == 404
+    history = (await client.get(f"{DNIS}/{phone}/history", headers=tenant.dnis_user)).json()["allocations"]
+    assert [h["uniqueId"] for h in history] == ["u1"]
+
+
 @pytest.mark.parametrize(
     "operation",
     ["Accept", "Reject", "PlaceInQueue", "PlaceInWorkbin", "GetWorkbinContent", "SingleStepTransfer", "Transfer"],
