@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -66,6 +67,63 @@ async def second_replica(settings, database_url):
     """Another instance of the service on the same database, with its own pool."""
     async with serve_in_process(settings, database_url) as replica:
         yield replica
+
+
+async def test_concurrent_allocations_for_one_interaction_with_and_without_attributes_take_one_phone(
+    client, db, tenant: Tenant
+) -> None:
+    # With attributes the allocation runs in a transaction that writes the interaction's row
+    # first; without, it is the bare function: both take the interaction id's lock first.
+    await add_phones(client, tenant, 10)
+    bodies = [{"id": "same"} if n % 2 else {"id": "same", "historySearchId": f"h{n}"} for n in range(20)]
+    responses = await asyncio.gather(*(client.post(ALLOCATE, json=body, headers=tenant.web) for body in bodies))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1
+    assert await db.fetchval("SELECT count(*) FROM phone_allocations") == 1
+
+
+async def test_extends_racing_frees_and_allocations_extend_only_their_own_allocation(
+    client, second_replica, db, tenant: Tenant
+) -> None:
+    phones = await add_phones(client, tenant, 4)
+    rng = random.Random(11)
+    replicas = [client, second_replica]
+    held: dict[str, str] = {}  # phone -> the interaction it was last allocated to
+    extended: dict[tuple[str, str, datetime], datetime] = {}  # (phone, uid, allocatedAt) -> latest expiresAt
+
+    async def worker(worker_id: int) -> None:
+        for step in range(30):
+            replica = rng.choice(replicas)
+            action = rng.random()
+            if action < 0.4:
+                uid = f"w{worker_id}-{step}"
+                response = await replica.post(ALLOCATE, json={"id": uid, "timeoutSeconds": 60}, headers=tenant.web)
+                assert response.status_code in (200, 403), response.text
+                if response.status_code == 200:
+                    held[response.text] = uid
+            elif action < 0.7 and held:
+                phone, uid = rng.choice(sorted(held.items()))
+                response = await replica.post(f"{DNIS}/allocate/extend/{phone}",
+                                              json={"id": uid, "timeoutSeconds": 120}, headers=tenant.web)
+                assert response.status_code in (200, 404), response.text
+                if response.status_code == 200:
+                    body = response.json()
+                    key = (phone, uid, datetime.fromisoformat(body["allocatedAt"]))
+                    extended[key] = max(extended.get(key, datetime.min.replace(tzinfo=UTC)),
+                                        datetime.fromisoformat(body["expiresAt"]))
+            else:
+                phone = rng.choice(phones)
+                response = await replica.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user)
+                assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(worker(n) for n in range(8)))
+    assert await invariant_violations(db) == []
+    assert len(extended) > 5
+    # Each extension answered 200 lengthened the very allocation it named, and nothing else did.
+    rows = await db.fetch("SELECT phone_number, unique_id, allocated_at, expires_at FROM phone_allocations")
+    recorded = {(r["phone_number"], r["unique_id"], r["allocated_at"]): r["expires_at"] for r in rows}
+    for key, expires_at in extended.items():
+        assert recorded[key] == expires_at
 
 
 async def test_allocations_racing_frees_and_expiries_never_overlap(
