@@ -152,3 +152,15 @@ async def test_delete_of_a_free_phone_removes_it(client, db, tenant: Tenant) -> 
     [phone] = await add_phones(client, tenant, 1)
     assert (await client.delete(f"{DNIS}/{phone}", headers=tenant.dnis_user)).status_code == 200
     assert await db.fetchval("SELECT count(*) FROM phones") == 0
+
+
+async def test_moving_an_allocated_phone_into_a_group_its_holder_holds_already_is_400(client, tenant: Tenant) -> None:
+    await add_phones(client, tenant, 1, group="sales")
+    [second] = await add_phones(client, tenant, 1, group="support", start=10)
+    for group in ("sales", "support"):
+        allocated = await client.post(f"{DNIS}/allocate/new", json={"id": "u1", "group": group}, headers=tenant.web)
+        assert allocated.status_code == 200
+    response = await client.put(f"{DNIS}/{second}", json={"groupName": "sales"}, headers=tenant.dnis_user)
+    assert (response.status_code, response.text) == (
+        400, "groupName: the interaction that holds this phone holds one in that group")
+    assert (await client.get(f"{DNIS}/{second}", headers=tenant.dnis_user)).json()["groupName"] == "support"
