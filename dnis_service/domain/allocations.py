@@ -97,11 +97,13 @@ async def allocate_phone(
         lookup_columns(attributes or {})
     args = (caller.scope_id, uid, wanted_group, float(caller.policy.quarantine_seconds), float(seconds))
     if attributes:
-        # The attributes need the interaction's row, written in the allocation's transaction.
+        # The attributes go to the interaction's row, in the allocation's transaction once it has a
+        # phone: a refusal keeps nothing but its count.
         async with transaction(db, caller.tenant_id) as tx:
-            user_data = await tx.open_interaction(caller.scope_id, uid)
-            await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
             rows = await tx.conn.fetch(query("allocate_phone"), *args)
+            if any(r["outcome"] != "ended" for r in rows):
+                user_data = await tx.open_interaction(caller.scope_id, uid)
+                await save_user_data(tx.conn, caller, uid, {**user_data, **attributes})
     else:
         rows = await db.fetch(query("allocate_phone"), *args)
     metrics.releases_made([metrics.Release(caller.tenant_id, "phone", r["end_reason"], r["held_seconds"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.conftest import DNIS, Tenant, add_phones, expire_phone, set_policy
 
 ALLOCATE = f"{DNIS}/allocate/new"
@@ -64,11 +66,15 @@ async def test_exhausted_pool_is_403_with_retry_after(client, tenant: Tenant) ->
     assert int(response.headers["Retry-After"]) > 0
 
 
-async def test_refused_allocation_records_no_interaction(client, db, tenant: Tenant) -> None:
+@pytest.mark.parametrize("attributes", [{}, {"historySearchId": "h2"}], ids=["bare", "with attributes"])
+async def test_refused_allocation_records_no_interaction_only_the_refusal(
+    client, db, tenant: Tenant, attributes: dict[str, str]
+) -> None:
     await add_phones(client, tenant, 1)
     await allocate(client, tenant, "u1")
-    assert (await allocate(client, tenant, "u2")).status_code == 403
+    assert (await allocate(client, tenant, "u2", **attributes)).status_code == 403
     assert await db.fetchval("SELECT count(*) FROM interactions WHERE unique_id = 'u2'") == 0
+    assert await db.fetchval("SELECT sum(refusals) FROM pool_traffic_hours") == 1
 
 
 async def test_group_restricts_the_choice(client, tenant: Tenant) -> None:
