@@ -31,10 +31,11 @@ LEFT JOIN LATERAL end_phone_allocation(
 
 -- name: extend_allocation
 -- The new expiry counts from the clock. Nothing when the allocation that began at $2 is no longer
--- the phone's, or expired meanwhile (it stays expired).
-UPDATE phone_states s SET expires_at = c.now + make_interval(secs => $3)
-FROM (SELECT clock_timestamp() AS now) c
-WHERE s.phone_id = $1 AND s.held AND s.allocated_at = $2 AND s.expires_at > c.now
+-- the phone's, or expired meanwhile (it stays expired). clock_timestamp() in SET, not read once
+-- in a FROM: after waiting for a concurrent extension the row is re-checked and SET evaluated
+-- again, so the expiry counts from after that extension's, never from before it.
+UPDATE phone_states s SET expires_at = clock_timestamp() + make_interval(secs => $3)
+WHERE s.phone_id = $1 AND s.held AND s.allocated_at = $2 AND s.expires_at > clock_timestamp()
 RETURNING s.allocated_at, s.expires_at
 
 -- name: phone_with_holder

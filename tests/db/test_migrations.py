@@ -75,7 +75,7 @@ async def test_moving_allocation_state_to_phone_states_keeps_every_hold_and_all_
                VALUES (1, 'dtmf', '123456', 'coded', now(), now() + interval '5 minutes');"""
         )
         live_before = await conn.fetchrow("SELECT allocated_at, expires_at FROM allocations WHERE unique_id = 'live'")
-        assert [m.version for m in await migrate(conn)] == [9]
+        assert [m.version for m in await migrate(conn)] == [m.version for m in available_migrations()[8:]]
         states = {r["phone_id"]: r for r in await conn.fetch("SELECT * FROM phone_states")}
         assert [states[n]["held"] for n in (1, 2, 3)] == [False, True, False]
         assert (states[2]["unique_id"], states[2]["allocated_at"], states[2]["expires_at"]) == (

@@ -126,6 +126,48 @@ async def test_extends_racing_frees_and_allocations_extend_only_their_own_alloca
         assert recorded[key] == expires_at
 
 
+async def test_an_extension_that_waited_for_another_counts_from_after_it(client, db, tenant: Tenant) -> None:
+    """An extension that read the clock, then waited for a concurrent extension of the same
+    allocation, must not move the expiry back to before that extension's."""
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
+    async with row_locked(db, PHONE_STATE, phone) as (conn, (phone_id, allocated_at)):
+        extending = asyncio.create_task(client.post(f"{DNIS}/allocate/extend/{phone}",
+                                                    json={"id": "u1", "timeoutSeconds": 120}, headers=tenant.web))
+        await until_waiting_for_a_lock(db)
+        first = await conn.fetchrow(query("extend_allocation"), phone_id, allocated_at, 120.0)
+    response = await extending
+    assert response.status_code == 200, response.text
+    second = datetime.fromisoformat(response.json()["expiresAt"])
+    assert second > first["expires_at"]
+    assert await db.fetchval("SELECT expires_at FROM phone_states WHERE phone_id = $1", phone_id) == second
+
+
+async def test_a_free_that_waited_for_an_extension_ends_the_allocation_after_it(client, db, tenant: Tenant) -> None:
+    [phone] = await add_phones(client, tenant, 1)
+    await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
+    async with row_locked(db, PHONE_STATE, phone) as (conn, (phone_id, allocated_at)):
+        freeing = asyncio.create_task(client.post(f"{DNIS}/allocate/free/{phone}", headers=tenant.dnis_user))
+        await until_waiting_for_a_lock(db)
+        assert await conn.fetchrow(query("extend_allocation"), phone_id, allocated_at, 120.0)
+        extended_before = await conn.fetchval("SELECT clock_timestamp()")
+    assert (await freeing).status_code == 200
+    ended_at, reason = await db.fetchrow("SELECT ended_at, end_reason FROM phone_history WHERE phone_number = $1",
+                                         phone)
+    assert (ended_at > extended_before, reason) == (True, "freed")
+
+
+PHONE_STATE = """SELECT s.phone_id, s.allocated_at FROM phone_states s JOIN phones p USING (phone_id)
+                 WHERE p.phone_number = $1 FOR UPDATE OF s"""
+
+
+@asynccontextmanager
+async def row_locked(db, locking_query: str, *args: object) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Record]]:
+    """Runs `locking_query` (a SELECT … FOR UPDATE) in a transaction left open until the block ends."""
+    async with db.acquire() as conn, conn.transaction():
+        yield conn, await conn.fetchrow(locking_query, *args)
+
+
 async def test_allocations_racing_frees_and_expiries_never_overlap(
     client, second_replica, db, tenant: Tenant
 ) -> None:
