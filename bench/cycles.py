@@ -253,11 +253,10 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
 
 async def _postmaster_pid(db_url: str) -> int:
     conn = await asyncpg.connect(db_url)
-    try:
-        backend: int = await conn.fetchval("SELECT pg_backend_pid()")
+    try:  # while the backend lives: once closed, it may be gone before psutil looks
+        return psutil.Process(await conn.fetchval("SELECT pg_backend_pid()")).ppid()
     finally:
         await conn.close()
-    return psutil.Process(backend).ppid()
 
 
 def postgres_processes(db_url: str) -> Callable[[], list[psutil.Process]]:
@@ -376,7 +375,7 @@ def service_rss_mb(service: ServiceProcess) -> float:
     return max(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
 
 
-BASELINES = ("minimal", "statements", "asyncpg")
+BASELINES = ("minimal", "statements", "asyncpg", "framework")
 
 
 def main() -> None:
@@ -389,7 +388,8 @@ def main() -> None:
                                                                 "this often")
     parser.add_argument("--baselines", nargs="*", choices=BASELINES, default=["minimal", "statements"],
                         help="minimal: the minimal design (pgbench); statements: the service's statements "
-                             "(pgbench); asyncpg: the service's domain functions straight through asyncpg")
+                             "(pgbench); asyncpg: the service's domain functions straight through asyncpg; "
+                             "framework: the service's statements behind bare litestar routes (its floor)")
     parser.add_argument("--py-spy", metavar="FILE", help="sample the service with py-spy (pip install py-spy) during "
                                                           "its runs, into FILE (.svg: a flame graph; else raw, "
                                                           "collapsed stacks), one file per run")
@@ -417,6 +417,16 @@ def bench_database() -> Iterator[tuple[str, Path]]:
                 stop_embedded(Path(scratch))
 
 
+def framework_floor_command(scratch: Path) -> str:
+    """An executable that runs baselines/framework_floor.py with this interpreter, as ServiceProcess
+    runs a build of the service (`<command> serve`)."""
+    command = scratch / "framework-floor"
+    script = ROOT / "bench" / "baselines" / "framework_floor.py"
+    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    command.chmod(0o755)
+    return str(command)
+
+
 def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
     tenant = asyncio.run(prepare(db_url, args.phones, args.tenants))
     minimal_url = dbwork.prepare_minimal(db_url, args.phones) if "minimal" in args.baselines else ""
@@ -434,6 +444,12 @@ def run(db_url: str, scratch: Path, args: argparse.Namespace) -> None:
         # One service per build (--cli), all on this database, driven one after the other.
         services = {f"service {n + 1}" if n else "service": stack.enter_context(ServiceProcess(db_url, scratch, cli))
                     for n, cli in enumerate([str(Path(c).absolute()) for c in args.cli or [CLI]])}
+        if "framework" in args.baselines:
+            # Driven like a build of the service (same wrk load, its CPU counted as the service's).
+            tenant_settings = {f"DNIS_BENCH_{name.upper()}": str(variables[name])
+                               for name in ("scope_id", "quarantine", "timeout")}
+            services["framework floor"] = stack.enter_context(
+                ServiceProcess(db_url, scratch, framework_floor_command(scratch), **tenant_settings))
         for clients in args.clients:
             rounds: list[list[Run]] = []
             for round_no in range(args.rounds):
