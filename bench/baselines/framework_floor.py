@@ -1,6 +1,7 @@
 """The floor of the stack: litestar on uvicorn (uvloop, httptools) and an asyncpg pool of 10,
-serving allocate → get → free at the service's own paths with the service's own three statements,
-and nothing else: no authentication, no validation beyond decoding the body, no deadlines, no
+serving allocate → get → free at the service's own paths with the service's own three statements
+(and, like the service's pool, no reset query when a connection goes back to the pool), and
+nothing else: no authentication, no validation beyond decoding the body, no deadlines, no
 metrics, no log lines, no error shapes. Whatever the service's HTTP path costs above this floor is
 the service's own doing; what this costs, no service on this stack and machine can go under.
 
@@ -62,8 +63,13 @@ async def live() -> Response[str]:
     return text("ok")
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """No reset query on release (a round trip per statement), as the service's pool does."""
+
+
 async def open_pool() -> None:
-    pools.append(await asyncpg.create_pool(os.environ["DNIS_DATABASE_URL"], min_size=10, max_size=10))
+    pools.append(await asyncpg.create_pool(os.environ["DNIS_DATABASE_URL"], min_size=10, max_size=10,
+                                           reset=keep_session))
 
 
 async def close_pool() -> None:
