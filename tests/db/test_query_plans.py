@@ -141,10 +141,64 @@ async def test_taking_over_an_expired_phone_uses_the_expiry_index(db, big_pool: 
     assert statements_with(plans, "Seq Scan") == []
 
 
-async def test_allocation_looks_up_the_interactions_holds_on_the_holder_index(db, big_pool: int) -> None:
-    plans = await plans_inside(db, "allocate_phone", big_pool, "i2", None, 0.0, 300.0)
-    assert "phone_states_holder_uq" in indexes_of(plans)
+def indexes_reading_the_interactions_holds(plans: list[dict[str, Any]]) -> list[set[str]]:
+    """The indexes of phone_states that each statement reading the interaction's own holds uses."""
+    return [{name for name in index_names(plan["Plan"]) if name.startswith("phone_states")}
+            for plan in plans if "s.unique_id = p_uid" in plan["Query Text"]]
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_allocation_looks_up_the_interactions_holds_on_the_holder_index(db, big_pool: int, generic: bool) -> None:
+    plans = await plans_inside(db, "allocate_phone", big_pool, "i2", None, 0.0, 300.0, generic=generic)
+    assert indexes_reading_the_interactions_holds(plans) == [{"phone_states_holder_uq"}] * 2
     assert statements_with(plans, "Seq Scan") == []
+
+
+STORM = 100_000
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def storm(server_url: str, template_url: str) -> AsyncIterator[tuple[asyncpg.Pool, int]]:
+    """A database of its own in the middle of an expiry storm the release job has not caught up
+    with: 100,000 holds of one tenant expired together, and the statistics were taken before, as
+    in the steady state, when hardly any hold is past its expiry. Another tenant allocates."""
+    name = f"dnis_query_plans_storm_{os.getpid()}"
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                 f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    pool = await create_pool(with_database(server_url, name), min_size=1, max_size=2, statement_timeout_seconds=300)
+    try:
+        for tenant_id in ("storm", "calm"):
+            await tenants.create_tenant(pool, tenant_id)
+        await pool.execute("ALTER TABLE phone_states SET (autovacuum_enabled = false)")  # no ANALYZE meanwhile
+        await pool.execute(
+            """INSERT INTO phones (scope_id, phone_number, group_name)
+               SELECT (SELECT scope_id FROM scopes WHERE tenant_id = 'storm'), (10000000000 + n)::text, ''
+               FROM generate_series(1, $1) n
+               UNION ALL
+               SELECT (SELECT scope_id FROM scopes WHERE tenant_id = 'calm'), (20000000000 + n)::text, ''
+               FROM generate_series(1, 100) n""", STORM)
+        await pool.execute(
+            """UPDATE phone_states s SET held = true, unique_id = 'storm-' || s.phone_id,
+                      allocated_at = now() - interval '1 hour', expires_at = now() + interval '5 minutes'
+               FROM scopes sc WHERE sc.scope_id = s.scope_id AND sc.tenant_id = 'storm'""")
+        await pool.execute("ANALYZE phones")
+        await pool.execute("ANALYZE phone_states")
+        await pool.execute("UPDATE phone_states SET expires_at = now() - interval '1 second' WHERE held")
+        yield pool, await pool.fetchval("SELECT scope_id FROM scopes WHERE tenant_id = 'calm'")
+    finally:
+        await pool.close()
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_during_an_expiry_storm_allocation_still_reads_the_interactions_holds_on_the_holder_index(
+    storm: tuple[asyncpg.Pool, int], generic: bool
+) -> None:
+    """On the expiry index, looking for the interaction's own expired holds would walk every
+    expired hold of the table: 2.6 ms per allocation instead of 0.2 while 100,000 expired."""
+    pool, scope_id = storm
+    plans = await plans_inside(pool, "allocate_phone", scope_id, "someone", None, 0.0, 300.0, generic=generic)
+    assert indexes_reading_the_interactions_holds(plans) == [{"phone_states_holder_uq"}] * 2
 
 
 async def test_lookup_by_number_or_dn_id_uses_indexes(db, big_pool: int) -> None:
