@@ -54,7 +54,7 @@ def main(path: str) -> None:
     layers: Counter[str] = Counter()
     steps: Counter[str] = Counter()
     total = 0
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in filter(str.strip, Path(path).read_text(encoding="utf-8").splitlines()):
         stack, _, count_text = line.rstrip().rpartition(" ")
         count = int(count_text)
         total += count
