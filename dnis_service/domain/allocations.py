@@ -168,13 +168,14 @@ async def extend_phone(
 ) -> Allocation:
     uid = inputs.unique_id(unique_id)
     seconds = timeout_seconds(timeout, caller, limits)
-    row = await find_phone(db, caller, phone)
-    if row is None:
-        raise PhoneNotFound(phone)
-    if not row["live"] or row["unique_id"] != uid:
-        raise AllocationNotFound(phone, uid)
-    times = await db.fetchrow(query("extend_allocation"), row["phone_id"], row["allocated_at"], float(seconds))
-    if times is None:  # it expired, or was freed, since it was read
+    # The phone's row is locked before the clock is read: after waiting for whoever held it (an
+    # operator changing the phone, say), an allocation that expired meanwhile is found expired.
+    async with db.acquire() as conn, conn.transaction():
+        row = await lock_phone_with_holder(conn, caller, phone)
+        if not row["live"] or row["unique_id"] != uid:
+            raise AllocationNotFound(phone, uid)
+        times = await conn.fetchrow(query("extend_allocation"), row["phone_id"], row["allocated_at"], float(seconds))
+    if times is None:  # it expired while this waited for the row
         raise AllocationNotFound(phone, uid)
     return Allocation(
         unique_id=uid, group=row["group_name"], allocated_at=times["allocated_at"],

@@ -31,9 +31,8 @@ LEFT JOIN LATERAL end_phone_allocation(
 
 -- name: extend_allocation
 -- The new expiry counts from the clock. Nothing when the allocation that began at $2 is no longer
--- the phone's, or expired meanwhile (it stays expired). clock_timestamp() in SET, not read once
--- in a FROM: after waiting for a concurrent extension the row is re-checked and SET evaluated
--- again, so the expiry counts from after that extension's, never from before it.
+-- the phone's, or expired meanwhile (it stays expired). The caller holds the phone's row lock
+-- (phone_with_holder_for_update), so the clock is read after any wait for the row.
 UPDATE phone_states s SET expires_at = clock_timestamp() + make_interval(secs => $3)
 WHERE s.phone_id = $1 AND s.held AND s.allocated_at = $2 AND s.expires_at > clock_timestamp()
 RETURNING s.allocated_at, s.expires_at

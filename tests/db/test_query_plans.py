@@ -157,7 +157,7 @@ async def test_allocation_looks_up_the_interactions_holds_on_the_holder_index(db
 STORM = 100_000
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def storm(server_url: str, template_url: str) -> AsyncIterator[tuple[asyncpg.Pool, int]]:
     """A database of its own in the middle of an expiry storm the release job has not caught up
     with: 100,000 holds of one tenant expired together, and the statistics were taken before, as

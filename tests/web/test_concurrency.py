@@ -143,6 +143,25 @@ async def test_an_extension_that_waited_for_another_counts_from_after_it(client,
     assert await db.fetchval("SELECT expires_at FROM phone_states WHERE phone_id = $1", phone_id) == second
 
 
+async def test_an_allocation_that_expired_while_its_extension_waited_stays_expired(
+    client, db, tenant: Tenant
+) -> None:
+    """The extension waits for a transaction that only locks the phone's row (as an operator's
+    change of the phone does) until the allocation has expired: it is not brought back."""
+    [phone] = await add_phones(client, tenant, 1)
+    allocated = await client.post(ALLOCATE, json={"id": "u1", "timeoutSeconds": 1},
+                                  headers=tenant.web | {"Accept": "application/json"})
+    expires_at = datetime.fromisoformat(allocated.json()["expiresAt"])
+    async with row_locked(db, PHONE_STATE, phone) as (conn, (phone_id, _)):
+        extending = asyncio.create_task(client.post(f"{DNIS}/allocate/extend/{phone}",
+                                                    json={"id": "u1", "timeoutSeconds": 120}, headers=tenant.web))
+        await until_waiting_for_a_lock(db)
+        while await conn.fetchval("SELECT clock_timestamp()") <= expires_at:
+            await asyncio.sleep(0.05)
+    assert (await extending).status_code == 404
+    assert await db.fetchval("SELECT expires_at FROM phone_states WHERE phone_id = $1", phone_id) == expires_at
+
+
 async def test_a_free_that_waited_for_an_extension_ends_the_allocation_after_it(client, db, tenant: Tenant) -> None:
     [phone] = await add_phones(client, tenant, 1)
     await client.post(ALLOCATE, json={"id": "u1"}, headers=tenant.web)
@@ -248,8 +267,12 @@ async def interaction_held(db, tenant: Tenant, uid: str) -> AsyncIterator[None]:
 
 
 async def until_waiting_for_a_lock(db) -> None:
-    while not await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
-        await asyncio.sleep(0.01)
+    """Until a session of this test's database waits for a lock (the server may be shared)."""
+    async with asyncio.timeout(30):
+        while not await db.fetchval(
+            """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE NOT l.granted AND a.datname = current_database()"""):
+            await asyncio.sleep(0.01)
 
 
 async def test_an_allocation_begun_before_a_forced_delete_of_its_number_starts_after_it(
